@@ -1,0 +1,216 @@
+"""Rule-based grounding: task sentences -> plans of skill calls over the perceived scene."""
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from robot.describe import AmbiguousObjectError, UnknownObjectError, match_objects, parse_description, resolve
+from robot.geometry import quat_conj, rotate
+from robot.types import SceneObject
+from policies.base import Done, HighLevelPolicy, PlanEdit, PolicyError, Step
+from skills.base import SkillCall
+from skills.library import SkillLibrary, default_library, normalize
+
+_PUT = r"(?:put|place|move|drop|store|sort|collect|bring|transfer|set)"
+_IN = r"(?:in|into|inside|on top of|onto|on|to)"
+# (pattern, kind) tried in order on the normalised sentence
+GRAMMAR: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(rx), kind)
+    for rx, kind in (
+        (r"^open (?P<y>[a-z ]+?) and (?:put|place) (?P<x>[a-z ]+?) (?:in|into|inside) it$", "put"),
+        (r"^(?:pick up|grab|take|pick) (?P<x>[a-z ]+?)(?: up)? and (?:put|place|drop|stack) it " + _IN + r" (?P<y>[a-z ]+)$", "put"),
+        (r"^stack (?P<x>[a-z ]+?) " + _IN + r" (?P<y>[a-z ]+)$", "put"),
+        (r"^" + _PUT + r" (?P<x>[a-z ]+?) " + _IN + r" (?P<y>[a-z ]+)$", "put"),
+        (r"^(?:open up|open|pull out|slide out) (?P<y>[a-z ]+?)$", "open"),
+        (r"^(?:pull|slide) (?P<y>[a-z ]+?) (?:open|out)$", "open"),
+        (r"^(?:close|shut) (?P<y>[a-z ]+?)$", "close"),
+        (r"^(?:push|slide) (?P<y>[a-z ]+?) (?:closed|shut|in)$", "close"),
+    )
+)
+_PLURAL = {"all", "every", "each", "everything"}
+
+
+def _is_group(desc: str) -> bool:
+    ws = set(desc.split())
+    colours, cats, groups, _ = parse_description(desc)
+    plural = any(w.endswith("s") and w[:-1] in ("block", "apple", "banana", "lemon", "orange", "cube", "fruit") for w in ws)
+    return bool(ws & _PLURAL) or bool(groups - {"*"}) or plural
+
+
+def already_in(obj: SceneObject, target: SceneObject) -> bool:
+    """A cheap, perception-level test that `obj` is already on/in `target`."""
+    local = rotate(quat_conj(target.quat_xyzw), obj.position - target.position)
+    if target.category == "cabinet":
+        return False
+    half = 0.5 * float(min(target.size[0], target.size[1]))
+    return bool(np.hypot(local[0], local[1]) < half and 0.0 <= local[2] < target.size[2] + 0.03)
+
+
+class RuleBasedPolicy(HighLevelPolicy):
+    """Grounds a task sentence into a plan once, then hands out its steps.
+
+    Failed steps are retried by replanning from the perceived scene (at most
+    `max_retries` times per task).
+    """
+
+    name = "rule_based"
+    version = "rule_based-1"
+
+    def __init__(self, library: SkillLibrary | None = None, max_retries: int = 2) -> None:
+        self.library = library or default_library()
+        self.max_retries = max_retries
+        self.reset()
+
+    def reset(self) -> None:
+        self._task: str | None = None
+        self._plan: list[SkillCall] = []
+        self._retries = 0
+        self._seen_history = 0
+        self._target_override: str | None = None
+
+    # ----- grounding -----
+    def ground(self, task: str, objects: list[SceneObject]) -> list[SkillCall]:
+        text = normalize(task)
+        single = self.library.parse(task)
+        for rx, kind in GRAMMAR:
+            m = rx.match(text)
+            if not m:
+                continue
+            if kind == "put":
+                return self._ground_put(m["x"], m["y"], objects)
+            cab = self._resolve(m["y"], objects)
+            if cab.category != "cabinet":
+                if single is not None:
+                    return [single]
+                raise PolicyError(f"the {cab.description} has no drawer to {kind}")
+            opened = cab.state.get("drawer_open", 0.0)
+            if kind == "open":
+                return [] if opened >= 0.1 else [SkillCall("open_drawer", {"object": "drawer"})]
+            return [] if opened <= 0.02 else [SkillCall("close_drawer", {"object": "drawer"})]
+        if single is not None:
+            for slot in ("object", "target"):
+                if slot in single.args and single.args[slot] != "drawer":
+                    self._resolve(single.args[slot], objects)
+            return [single]
+        raise PolicyError(f"cannot ground the task {task!r}: no rule matches (try 'put the red block in the blue bowl')")
+
+    def _resolve(self, desc: str, objects: list[SceneObject], exclude: Sequence[str] = ()) -> SceneObject:
+        try:
+            return resolve(desc, objects, exclude)
+        except (UnknownObjectError, AmbiguousObjectError) as e:
+            raise PolicyError(str(e)) from None
+
+    def _ground_put(self, x: str, y: str, objects: list[SceneObject]) -> list[SkillCall]:
+        target = self._resolve(y, objects)
+        tname = _name_for(target, objects)
+        if _is_group(x):
+            items = [o for o in match_objects(x, objects) if o.attributes.get("graspable") and o.name != target.name]
+            if not items:
+                raise PolicyError(f"no object matches {x!r}; the scene has: {', '.join(o.description for o in objects)}")
+        else:
+            items = [self._resolve(x, objects, exclude=[target.name])]
+        items = [o for o in items if not already_in(o, target)]
+        plan: list[SkillCall] = []
+        if target.category == "cabinet" and items and target.state.get("drawer_open", 0.0) < 0.1:
+            plan.append(SkillCall("open_drawer", {"object": "drawer"}))
+        for o in sorted(items, key=lambda o: float(np.hypot(*o.position[:2]))):
+            plan += [SkillCall("pick", {"object": _name_for(o, objects)}), SkillCall("place", {"target": tname})]
+        return plan
+
+    # ----- the contract -----
+    def next_step(self, observation: dict[str, Any], task: str, history: Sequence[Step], knowledge: Sequence[Any]) -> SkillCall | Done:
+        objects = observation.get("perception.objects", [])
+        if task != self._task:
+            self._task, self._plan, self._retries, self._seen_history = task, self.ground(task, objects), 0, len(history)
+            if self._target_override:
+                self._apply_target(self._target_override)
+        new = list(history[self._seen_history :])
+        self._seen_history = len(history)
+        failed = [s for s in new if s.outcome is not None and not s.outcome.ok and not s.interrupted]
+        if failed:
+            if self._retries >= self.max_retries:
+                return Done(f"giving up after {self._retries} retries: {failed[-1].outcome.message}", ok=False)
+            self._retries += 1
+            self.replan(observation, task)
+        if not self._plan:
+            return Done()
+        return self._plan.pop(0)
+
+    def replan(self, observation: dict[str, Any], task: str, reason: str = "") -> None:
+        objects = observation.get("perception.objects", [])
+        self._plan = self.ground(task, objects)
+        if self._target_override:
+            self._apply_target(self._target_override)
+        self._task = task
+
+    def remaining(self) -> list[SkillCall]:
+        return list(self._plan)
+
+    def edit_plan(self, edit: PlanEdit, observation: dict[str, Any]) -> str:
+        if edit.op == "insert":
+            self._plan[0:0] = list(edit.calls)
+            return "will first " + " and ".join(self.library.render(c) for c in edit.calls)
+        if edit.op == "skip":
+            if not self._plan:
+                return "nothing left to skip"
+            dropped = self._plan.pop(0)
+            # skipping a pick also drops the place that goes with it
+            if dropped.skill == "pick" and self._plan and self._plan[0].skill == "place":
+                self._plan.pop(0)
+            return f"skipped: {self.library.render(dropped)}"
+        if edit.op == "reorder" and edit.before:
+            idx = [i for i, c in enumerate(self._plan) if c.skill == "pick" and _desc_match(c.args.get("object", ""), edit.before)]
+            if not idx:
+                raise PolicyError(f"no remaining step picks {edit.before!r}")
+            i = idx[0]
+            pair = self._plan[i : i + 2] if i + 1 < len(self._plan) and self._plan[i + 1].skill == "place" else self._plan[i : i + 1]
+            del self._plan[i : i + len(pair)]
+            self._plan[0:0] = pair
+            return f"will do the {edit.before} first"
+        if edit.op == "replace" and edit.target:
+            self._target_override = edit.target
+            n = self._apply_target(edit.target)
+            return f"will put it in the {edit.target} instead" if n else f"noted: {edit.target} (no placing step left)"
+        raise PolicyError(f"cannot apply plan edit {edit.op!r}")
+
+    def _apply_target(self, target: str) -> int:
+        n = 0
+        for c in self._plan:
+            if c.skill == "place":
+                c.args["target"] = target
+                n += 1
+        return n
+
+    def retarget(self, old: str | None, new: str, slot: str | None = None) -> int:
+        """Re-ground the remaining steps: replace `old` by `new` (an `object` correction)."""
+        n = 0
+        for c in self._plan:
+            for s in ("object", "target"):
+                if slot not in (None, s) or s not in c.args:
+                    continue
+                if old is None or _desc_match(c.args[s], old):
+                    c.args[s] = new
+                    n += 1
+        return n
+
+
+def _desc_match(a: str, b: str) -> bool:
+    ca, ka, ga, _ = parse_description(a)
+    cb, kb, gb, _ = parse_description(b)
+    if kb and ka and not (ka & kb):
+        return False
+    if cb and ca and not (ca & cb):
+        return False
+    return bool((ka & kb) or (ca & cb) or a == b)
+
+
+def _name_for(obj: SceneObject, objects: list[SceneObject]) -> str:
+    """The shortest description that names `obj` uniquely."""
+    if obj.category == "cabinet":
+        return "drawer"
+    for d in (obj.category, obj.description):
+        if len(match_objects(d, objects)) == 1:
+            return d
+    return obj.name.replace("_", " ")

@@ -1,0 +1,221 @@
+"""Scenes declared in YAML, validated into dataclasses, laid out from a seed.
+
+Layout sampling is backend-independent: the same spec and seed give the same
+object list and poses in PyBullet and MuJoCo.
+
+    name: pick_place
+    objects:
+      - {type: block, colour: any, region: {x: [0.35, 0.6], y: [-0.3, 0.3]}}
+      - {type: bowl, colour: blue, pose: {x: 0.5, y: 0.2, yaw: 0}}
+      - {type: cabinet, pose: {x: 0.72, y: -0.3}}
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import yaml
+
+from robot.errors import CorrigoError
+from sim.objects import CATEGORY_DEFAULTS, COLOURS, footprint_circles
+
+SCENE_DIR = Path(__file__).parent / "scenes"
+# Where objects may be sampled when no region is given: the reachable table area.
+TABLE_REGION = {"x": (0.32, 0.68), "y": (-0.36, 0.36), "yaw": (-math.pi, math.pi)}
+
+
+class SceneError(CorrigoError):
+    """A scene spec that cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    type: str
+    colour: tuple[str, ...]  # one or several to choose from; ("any",) = the palette
+    size: tuple[float, ...] | None = None
+    scale: tuple[float, float] = (1.0, 1.0)
+    pose: tuple[float, float, float] | None = None  # x, y, yaw
+    region: dict[str, tuple[float, float]] | None = None
+    name: str | None = None
+    quirks: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    name: str
+    objects: tuple[ObjectSpec, ...]
+    clearance_m: float = 0.02
+
+
+@dataclass
+class PlacedObject:
+    """One object of a sampled layout: everything a backend needs to build it."""
+
+    name: str
+    category: str
+    colour: str
+    size: tuple[float, ...]  # per-category meaning, see sim.objects
+    x: float
+    y: float
+    yaw: float
+    quirks: dict[str, Any] = field(default_factory=dict)
+
+
+def _where(i: int | None) -> str:
+    return "scene" if i is None else f"scene object {i + 1}"
+
+
+def _pair(v: Any, what: str, i: int | None) -> tuple[float, float]:
+    if isinstance(v, (int, float)):
+        return (float(v), float(v))
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(t, (int, float)) for t in v):
+        lo, hi = float(v[0]), float(v[1])
+        if lo > hi:
+            raise SceneError(f"{_where(i)}: {what} range [{lo}, {hi}] is reversed")
+        return (lo, hi)
+    raise SceneError(f"{_where(i)}: {what} must be a number or [low, high], got {v!r}")
+
+
+def _object_spec(d: Any, i: int) -> ObjectSpec:
+    if not isinstance(d, Mapping):
+        raise SceneError(f"{_where(i)}: expected a mapping with at least 'type', got {type(d).__name__}")
+    known = {"type", "colour", "color", "size", "scale", "pose", "region", "name", "quirks"}
+    extra = set(d) - known
+    if extra:
+        raise SceneError(f"{_where(i)}: unknown key(s) {sorted(extra)} (known: {sorted(known)})")
+    typ = d.get("type")
+    if typ not in CATEGORY_DEFAULTS:
+        raise SceneError(f"{_where(i)}: unknown type {typ!r} (known: {', '.join(sorted(CATEGORY_DEFAULTS))})")
+    colour = d.get("colour", d.get("color", CATEGORY_DEFAULTS[typ]["colour"]))
+    colours = (colour,) if isinstance(colour, str) else tuple(colour) if isinstance(colour, list) else None
+    if not colours or not all(isinstance(c, str) for c in colours):
+        raise SceneError(f"{_where(i)}: colour must be a name, a list of names or 'any', got {colour!r}")
+    for c in colours:
+        if c != "any" and c not in COLOURS:
+            raise SceneError(f"{_where(i)}: unknown colour {c!r} (known: {', '.join(COLOURS)}, any)")
+    size = d.get("size")
+    if size is not None:
+        vals = [size] if isinstance(size, (int, float)) else size
+        if not isinstance(vals, list) or not all(isinstance(v, (int, float)) and 0.005 <= v <= 0.6 for v in vals):
+            raise SceneError(f"{_where(i)}: size must be metres between 0.005 and 0.6 (a number or a list), got {size!r}")
+        size = tuple(float(v) for v in vals)
+    scale = _pair(d.get("scale", 1.0), "scale", i)
+    if not (0.3 <= scale[0] <= scale[1] <= 3.0):
+        raise SceneError(f"{_where(i)}: scale must lie in [0.3, 3.0], got {scale}")
+    pose, region = d.get("pose"), d.get("region")
+    if pose is not None and region is not None:
+        raise SceneError(f"{_where(i)}: give either pose or region, not both")
+    pose_t = None
+    if pose is not None:
+        if not isinstance(pose, Mapping) or "x" not in pose or "y" not in pose:
+            raise SceneError(f"{_where(i)}: pose needs x and y (metres) and may give yaw (radians)")
+        try:
+            pose_t = (float(pose["x"]), float(pose["y"]), float(pose.get("yaw", 0.0)))
+        except (TypeError, ValueError):
+            raise SceneError(f"{_where(i)}: pose values must be numbers, got {dict(pose)!r}") from None
+        if not all(math.isfinite(v) for v in pose_t):
+            raise SceneError(f"{_where(i)}: pose values must be finite")
+    region_t = None
+    if region is not None:
+        if not isinstance(region, Mapping):
+            raise SceneError(f"{_where(i)}: region must map x/y/yaw to [low, high]")
+        bad = set(region) - {"x", "y", "yaw"}
+        if bad:
+            raise SceneError(f"{_where(i)}: region has unknown key(s) {sorted(bad)}")
+        region_t = {k: _pair(v, f"region.{k}", i) for k, v in region.items()}
+    quirks = d.get("quirks", {}) or {}
+    if not isinstance(quirks, Mapping):
+        raise SceneError(f"{_where(i)}: quirks must be a mapping")
+    name = d.get("name")
+    if name is not None and (not isinstance(name, str) or not name.replace("_", "").isalnum()):
+        raise SceneError(f"{_where(i)}: name must be letters, digits and underscores, got {name!r}")
+    return ObjectSpec(typ, colours, size, scale, pose_t, region_t, name, dict(quirks))
+
+
+def scene_from_dict(d: Any, origin: str = "scene") -> SceneSpec:
+    if not isinstance(d, Mapping):
+        raise SceneError(f"{origin}: top level must be a mapping with 'objects'")
+    objs = d.get("objects")
+    if not isinstance(objs, list) or not objs:
+        raise SceneError(f"{origin}: 'objects' must be a non-empty list")
+    clearance = d.get("clearance", 0.02)
+    if not isinstance(clearance, (int, float)) or not 0 <= clearance <= 0.2:
+        raise SceneError(f"{origin}: clearance must be metres in [0, 0.2]")
+    spec = SceneSpec(str(d.get("name", origin)), tuple(_object_spec(o, i) for i, o in enumerate(objs)), float(clearance))
+    if sum(o.type == "cabinet" for o in spec.objects) > 1:
+        raise SceneError(f"{origin}: at most one cabinet per scene")
+    return spec
+
+
+def load_scene(path_or_name: str | Path) -> SceneSpec:
+    """Load a scene YAML by path, or by name from the built-in `sim/scenes/`."""
+    p = Path(path_or_name)
+    if not p.suffix and not p.exists():
+        p = SCENE_DIR / f"{p.name}.yaml"
+    if not p.is_file():
+        builtin = ", ".join(sorted(f.stem for f in SCENE_DIR.glob("*.yaml")))
+        raise SceneError(f"scene {str(path_or_name)!r} not found (built-in scenes: {builtin})")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SceneError(f"{p}{where}: broken YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SceneError(f"{p}: cannot read: {e}") from None
+    return scene_from_dict(data, origin=str(p))
+
+
+def sample_layout(spec: SceneSpec, seed: int) -> list[PlacedObject]:
+    """Choose colours, sizes and poses for every object, deterministically per seed."""
+    rng = np.random.default_rng(seed)
+    placed: list[PlacedObject] = []
+    used: dict[str, set[str]] = {}
+    footprints: list[tuple[float, float, float]] = []
+    names: dict[str, int] = {}
+    # Fixed poses first so sampled objects avoid them, then the largest objects.
+    def big(k: int) -> float:
+        o = spec.objects[k]
+        return max(r for _, _, r in footprint_circles(o.type, o.size or tuple(CATEGORY_DEFAULTS[o.type]["size"]), 0, 0, 0))
+
+    order = sorted(range(len(spec.objects)), key=lambda k: (spec.objects[k].pose is None, -big(k)))
+    chosen: dict[int, PlacedObject] = {}
+    for k in order:
+        o = spec.objects[k]
+        taken = used.setdefault(o.type, set())
+        options = list(COLOURS) if o.colour == ("any",) else [c for c in o.colour if c != "any"]
+        free = [c for c in options if c not in taken] or options
+        colour = free[int(rng.integers(len(free)))] if len(free) > 1 else free[0]
+        taken.add(colour)
+        base = o.size or tuple(CATEGORY_DEFAULTS[o.type]["size"])
+        s = float(rng.uniform(*o.scale)) if o.scale[0] != o.scale[1] else o.scale[0]
+        size = tuple(v * s for v in base)
+        if o.pose is not None:
+            x, y, yaw = o.pose
+            circles = footprint_circles(o.type, size, x, y, yaw)
+        else:
+            reg = {**TABLE_REGION, **(o.region or {})}
+            for _ in range(1000):
+                x = float(rng.uniform(*reg["x"]))
+                y = float(rng.uniform(*reg["y"]))
+                yaw = float(rng.uniform(*reg["yaw"]))
+                circles = footprint_circles(o.type, size, x, y, yaw)
+                if all(
+                    math.hypot(cx - fx, cy - fy) >= cr + fr + spec.clearance_m
+                    for cx, cy, cr in circles
+                    for fx, fy, fr in footprints
+                ):
+                    break
+            else:
+                raise SceneError(f"scene {spec.name!r}: no free place for object {k + 1} ({o.type}) after 1000 tries; enlarge its region")
+        footprints.extend(circles)
+        base_name = o.name or (f"{colour}_{o.type}" if colour else o.type)
+        names[base_name] = names.get(base_name, 0) + 1
+        name = base_name if names[base_name] == 1 else f"{base_name}_{names[base_name]}"
+        chosen[k] = PlacedObject(name, o.type, colour, size, x, y, yaw, dict(o.quirks))
+    placed = [chosen[k] for k in range(len(spec.objects))]
+    return placed

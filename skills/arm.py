@@ -1,0 +1,402 @@
+"""Arm primitives: pick, place, push, move, rotate, gripper, drawers, home.
+
+Every primitive is a generator of absolute end-effector targets. Targets are
+recomputed each tick from the object pose seen at the start, the parameters, and
+the live `ctx.offset` / `ctx.yaw_offset` / `ctx.speed_scale`, so a correction
+applied between two ticks shows in the very next action.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from robot.describe import AmbiguousObjectError, UnknownObjectError, resolve
+from robot.geometry import down_quat, quat_angle, quat_from_yaw, quat_slerp, rotate, wrap_angle, yaw_of
+from robot.robot import Robot
+from robot.types import SceneObject, ee_pose_from_observation, gripper_from_observation
+from skills.base import ActionGen, Skill, SkillCall, SkillContext, SkillOutcome
+from skills.library import DIRECTIONS, format_distance
+
+HOME = np.array([0.35, 0.0, 0.35])
+OPEN, CLOSED = 0.0, 1.0
+
+
+# ----- motion helpers -----
+def fold_yaw(yaw: float, symmetry: float = 0.0) -> float:
+    """Equivalent gripper yaw nearest zero (a parallel gripper is symmetric under pi)."""
+    if symmetry > 0:
+        yaw = yaw - symmetry * round(yaw / symmetry)
+    yaw = wrap_angle(yaw)
+    if yaw > math.pi / 2:
+        yaw -= math.pi
+    elif yaw < -math.pi / 2:
+        yaw += math.pi
+    return yaw
+
+
+def _measured(ctx: SkillContext) -> tuple[np.ndarray, np.ndarray, float]:
+    pose = ee_pose_from_observation(ctx.observation)
+    return pose.position, pose.quat_xyzw, gripper_from_observation(ctx.observation)
+
+
+def _commanded(ctx: SkillContext) -> tuple[np.ndarray, np.ndarray, float]:
+    if ctx.last_command is not None:
+        c = ctx.last_command
+        return np.asarray(c["ee.pos"], float), np.asarray(c["ee.quat_xyzw"], float), float(c["gripper"])
+    return _measured(ctx)
+
+
+def _action(ctx: SkillContext, pos: np.ndarray, quat: np.ndarray, gripper: float) -> dict[str, Any]:
+    a = {"ee.pos": np.asarray(pos, float).copy(), "ee.quat_xyzw": np.asarray(quat, float).copy(), "gripper": float(gripper)}
+    ctx.last_command = a
+    return a
+
+
+def move_to(
+    ctx: SkillContext,
+    target: Callable[[], np.ndarray] | np.ndarray,
+    yaw: float | None,
+    gripper: float,
+    speed: float,
+    tol: float = 0.005,
+    max_s: float = 8.0,
+) -> ActionGen:
+    """Move the commanded pose toward `target` (+ live offset) at `speed` m/s."""
+    ticks = 0
+    limit = int(max_s / ctx.dt)
+    while True:
+        goal = (target() if callable(target) else np.asarray(target, float)) + ctx.offset
+        cmd_pos, cmd_quat, _ = _commanded(ctx)
+        goal_quat = down_quat(yaw + ctx.yaw_offset) if yaw is not None else cmd_quat
+        step = max(speed * ctx.speed_scale, 0.005) * ctx.dt
+        d = goal - cmd_pos
+        n = float(np.linalg.norm(d))
+        new_pos = goal if n <= step else cmd_pos + d * (step / n)
+        ang = quat_angle(cmd_quat, goal_quat)
+        max_rot = 2.0 * ctx.speed_scale * ctx.dt
+        new_quat = goal_quat if ang <= max_rot else quat_slerp(cmd_quat, goal_quat, max_rot / ang)
+        yield _action(ctx, new_pos, new_quat, gripper)
+        ticks += 1
+        meas, mq, _ = _measured(ctx)
+        arrived = n <= step and np.linalg.norm(meas - goal) < tol and quat_angle(mq, goal_quat) < 0.05
+        if arrived or ticks >= limit:
+            return SkillOutcome(bool(arrived), "" if arrived else "did not reach the target")
+
+
+def wait(ctx: SkillContext, seconds: float, gripper: float) -> ActionGen:
+    for _ in range(max(1, int(round(seconds / ctx.dt)))):
+        pos, quat, _ = _commanded(ctx)
+        yield _action(ctx, pos, quat, gripper)
+    return SkillOutcome(True)
+
+
+def rise_if_low(ctx: SkillContext, z: float, gripper: float, speed: float) -> ActionGen:
+    pos, _, _ = _commanded(ctx)
+    if pos[2] < z - 0.02:
+        start = pos.copy()
+        yield from move_to(ctx, lambda: np.array([start[0], start[1], z]), None, gripper, speed, tol=0.02)
+    return SkillOutcome(True)
+
+
+def _find(ctx: SkillContext, description: str) -> SceneObject | SkillOutcome:
+    try:
+        return resolve(description, ctx.objects())
+    except (UnknownObjectError, AmbiguousObjectError) as e:
+        return SkillOutcome(False, str(e))
+
+
+def object_yaw(obj: SceneObject) -> float:
+    return yaw_of(obj.quat_xyzw)
+
+
+def object_frame_offset(obj: SceneObject, offset: Any) -> np.ndarray:
+    """An offset given in the object's frame (yaw only), expressed in the base frame."""
+    return rotate(quat_from_yaw(object_yaw(obj)), np.asarray(offset, float))
+
+
+# ----- skills -----
+class Pick(Skill):
+    name: ClassVar[str] = "pick"
+    templates = ("pick up the {object}", "pick the {object} up", "grasp the {object}", "grab the {object}",
+                 "take the {object}", "pick the {object}", "get the {object}")
+    slots = ("object",)
+
+    @dataclass
+    class Params:
+        approach_height: float = 0.10  # above the grasp point, m
+        grasp_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # object frame, m
+        grasp_yaw: float = 0.0  # added to the object-aligned yaw, rad
+        lift_height: float = 0.15  # above the grasp point, m
+        travel_height: float = 0.25  # ee height for moves across the table, m
+        speed: float = 0.35  # m/s
+        descend_speed: float = 0.15  # m/s
+        close_time: float = 0.5  # s
+
+    def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
+        p = ctx.params
+        obj = _find(ctx, call.args.get("object", ""))
+        if isinstance(obj, SkillOutcome):
+            return obj
+        if not obj.attributes.get("graspable", False):
+            return SkillOutcome(False, f"the {obj.description} cannot be picked up")
+        yaw = fold_yaw(object_yaw(obj), obj.attributes.get("yaw_symmetry", 0.0)) + p.grasp_yaw
+        grasp_h = float(obj.attributes.get("grasp_height", obj.size[2] / 2))
+
+        def grasp_point() -> np.ndarray:
+            return obj.position + object_frame_offset(obj, p.grasp_offset) + np.array([0.0, 0.0, grasp_h])
+
+        yield from rise_if_low(ctx, p.travel_height, OPEN, p.speed)
+        yield from move_to(ctx, lambda: grasp_point() + [0, 0, p.approach_height], yaw, OPEN, p.speed, tol=0.01)
+        yield from move_to(ctx, grasp_point, yaw, OPEN, p.descend_speed, tol=0.004)
+        yield from wait(ctx, p.close_time, CLOSED)
+        yield from move_to(ctx, lambda: grasp_point() + [0, 0, p.lift_height], yaw, CLOSED, p.speed, tol=0.02)
+        _, _, g = _measured(ctx)
+        if g > 0.97:  # fingers closed on nothing
+            ctx.held = None
+            return SkillOutcome(False, f"missed the {obj.description}")
+        ctx.held = obj
+        return SkillOutcome(True, f"holding the {obj.description}", {"object": obj.name})
+
+
+def place_point(target: SceneObject) -> np.ndarray | str:
+    """Where a held object's bottom should go on or in `target` (or why it cannot)."""
+    a = target.attributes
+    if target.category == "cabinet":
+        if target.state.get("drawer_open", 0.0) < 0.08:
+            return "the drawer is closed"
+        return np.asarray(target.parts["drawer_opening"], float)
+    if a.get("container"):
+        return target.position + np.array([0.0, 0.0, float(a.get("floor", 0.0))])
+    return target.position + np.array([0.0, 0.0, float(target.size[2])])
+
+
+class Place(Skill):
+    name: ClassVar[str] = "place"
+    templates = ("put it in the {target}", "put it on the {target}", "place it in the {target}",
+                 "place it on the {target}", "drop it in the {target}", "drop it on the {target}",
+                 "place it into the {target}", "put it into the {target}", "place it on top of the {target}")
+    slots = ("target",)
+
+    @dataclass
+    class Params:
+        offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # target frame, m
+        release_height: float = 0.02  # gap between the held object's bottom and the surface, m
+        travel_height: float = 0.25
+        speed: float = 0.35
+        descend_speed: float = 0.15
+        open_time: float = 0.4
+
+    def render(self, call: SkillCall) -> str:
+        t = call.args.get("target", "")
+        prep = "on" if any(w in t.split() for w in ("block", "cube", "plate")) else "in"
+        return f"put it {prep} the {t}"
+
+    def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
+        p = ctx.params
+        target = _find(ctx, call.args.get("target", ""))
+        if isinstance(target, SkillOutcome):
+            return target
+        point = place_point(target)
+        if isinstance(point, str):
+            return SkillOutcome(False, point)
+        held = ctx.held
+        grasp_h = float(held.attributes.get("grasp_height", 0.02)) if held else 0.02
+        release = point + object_frame_offset(target, p.offset) + np.array([0.0, 0.0, grasp_h + p.release_height])
+        _, q, _ = _commanded(ctx)
+        yaw = yaw_of(q)
+        if held is not None and target.category == "block":  # line edges up when stacking
+            yaw = yaw + fold_yaw(object_yaw(target) - yaw, math.pi / 2)
+        above = np.array([release[0], release[1], max(p.travel_height, release[2] + 0.05)])
+        yield from rise_if_low(ctx, p.travel_height, CLOSED, p.speed)
+        yield from move_to(ctx, above, yaw, CLOSED, p.speed, tol=0.015)
+        yield from move_to(ctx, release, yaw, CLOSED, p.descend_speed, tol=0.006)
+        yield from wait(ctx, p.open_time, OPEN)
+        ctx.held = None
+        yield from move_to(ctx, above, yaw, OPEN, p.speed, tol=0.03)
+        return SkillOutcome(True, f"released over the {target.description}")
+
+
+class Push(Skill):
+    name: ClassVar[str] = "push"
+    templates = ("push the {object} {distance} {direction}", "push the {object} {direction} by {distance}",
+                 "push the {object} {direction}", "slide the {object} {direction}")
+    slots = ("object", "direction", "distance")
+    default_args: ClassVar[dict[str, Any]] = {"distance_m": 0.05}
+
+    @dataclass
+    class Params:
+        height: float = 0.015  # contact height above the table, m
+        standoff: float = 0.03  # start this far behind the object's edge, m
+        travel_height: float = 0.25
+        speed: float = 0.3
+        push_speed: float = 0.08
+
+    def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
+        p = ctx.params
+        obj = _find(ctx, call.args.get("object", ""))
+        if isinstance(obj, SkillOutcome):
+            return obj
+        d = np.asarray(DIRECTIONS.get(call.args.get("direction", ""), (0, 0, 0)), float)
+        d[2] = 0.0
+        if np.linalg.norm(d) < 0.5:
+            return SkillOutcome(False, "push needs a direction on the table (left, right, forward, back)")
+        dist = float(call.args.get("distance_m", 0.05))
+        radius = 0.5 * float(np.hypot(obj.size[0], obj.size[1]))
+        start = obj.position + np.array([0, 0, p.height]) - d * (radius + p.standoff)
+        end = start + d * (dist + p.standoff)
+        yaw = math.atan2(d[1], d[0]) + math.pi / 2  # fingers across the push direction
+        yaw = fold_yaw(yaw)
+        yield from rise_if_low(ctx, p.travel_height, CLOSED, p.speed)
+        yield from move_to(ctx, start + [0, 0, p.travel_height - start[2]], yaw, CLOSED, p.speed, tol=0.015)
+        yield from move_to(ctx, start, yaw, CLOSED, p.speed / 2, tol=0.006)
+        yield from move_to(ctx, end, yaw, CLOSED, p.push_speed, tol=0.01)
+        yield from move_to(ctx, end + [0, 0, 0.1], yaw, CLOSED, p.speed, tol=0.02)
+        return SkillOutcome(True, f"pushed the {obj.description} {format_distance(dist)} {call.args['direction']}")
+
+
+class Move(Skill):
+    name: ClassVar[str] = "move"
+    templates = ("move {distance} {direction}", "move {direction} by {distance}", "go {distance} {direction}",
+                 "move {direction}", "go {direction}")
+    slots = ("direction", "distance")
+    default_args: ClassVar[dict[str, Any]] = {"distance_m": 0.03}
+
+    @dataclass
+    class Params:
+        speed: float = 0.15
+
+    def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
+        vec = call.args.get("vector")
+        if vec is None:
+            d = DIRECTIONS.get(call.args.get("direction", ""))
+            if d is None:
+                return SkillOutcome(False, f"unknown direction {call.args.get('direction')!r}")
+            vec = np.asarray(d, float) * float(call.args.get("distance_m", 0.03))
+        pos, q, g = _commanded(ctx)
+        goal = pos + np.asarray(vec, float)
+        out = yield from move_to(ctx, goal, yaw_of(q), g, ctx.params.speed, tol=0.004, max_s=4.0)
+        return SkillOutcome(out.ok, "moved" if out.ok else "could not reach: " + out.message)
+
+
+class Rotate(Skill):
+    name: ClassVar[str] = "rotate"
+    templates = ("rotate the gripper {angle} {turn}", "rotate {angle} {turn}", "turn the gripper {angle} {turn}",
+                 "rotate the gripper by {angle} {turn}")
+    slots = ("angle",)
+
+    @dataclass
+    class Params:
+        speed: float = 0.15
+
+    def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
+        pos, q, g = _commanded(ctx)
+        yaw = yaw_of(q) + float(call.args.get("angle_rad", 0.0))
+        out = yield from move_to(ctx, pos, yaw, g, ctx.params.speed, tol=0.005, max_s=4.0)
+        return SkillOutcome(out.ok, "rotated")
+
+
+class _Gripper(Skill):
+    value: ClassVar[float]
+
+    @dataclass
+    class Params:
+        time: float = 0.5
+
+    def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
+        yield from wait(ctx, ctx.params.time, self.value)
+        if self.value == OPEN:
+            ctx.held = None
+        return SkillOutcome(True, "gripper " + ("open" if self.value == OPEN else "closed"))
+
+
+class OpenGripper(_Gripper):
+    name: ClassVar[str] = "open_gripper"
+    templates = ("open the gripper", "open gripper", "release it", "let go")
+    value = OPEN
+
+
+class CloseGripper(_Gripper):
+    name: ClassVar[str] = "close_gripper"
+    templates = ("close the gripper", "close gripper")
+    value = CLOSED
+
+
+class _Drawer(Skill):
+    slots = ("object",)
+    default_args: ClassVar[dict[str, Any]] = {"object": "drawer"}
+    opening: ClassVar[bool]
+
+    @dataclass
+    class Params:
+        pull_distance: float = 0.15  # m (opening only)
+        pregrasp_gripper: float = 0.5  # partly open so the rear finger fits behind the handle
+        approach_height: float = 0.10
+        travel_height: float = 0.25
+        speed: float = 0.3
+        pull_speed: float = 0.08
+
+    def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
+        p = ctx.params
+        cab = _find(ctx, call.args.get("object", "drawer"))
+        if isinstance(cab, SkillOutcome):
+            return cab
+        if cab.category != "cabinet" or "handle" not in cab.parts:
+            return SkillOutcome(False, f"the {cab.description} has no drawer")
+        handle = np.asarray(cab.parts["handle"], float)
+        yaw = fold_yaw(object_yaw(cab) + math.pi / 2)
+        out_dir = rotate(quat_from_yaw(object_yaw(cab)), np.array([-1.0, 0.0, 0.0]))
+        opened = cab.state.get("drawer_open", 0.0)
+        travel = float(p.pull_distance) if self.opening else -opened - 0.005
+        yield from rise_if_low(ctx, p.travel_height, p.pregrasp_gripper, p.speed)
+        yield from move_to(ctx, handle + [0, 0, p.approach_height], yaw, p.pregrasp_gripper, p.speed, tol=0.01)
+        yield from move_to(ctx, handle, yaw, p.pregrasp_gripper, p.pull_speed * 1.5, tol=0.004)
+        yield from wait(ctx, 0.5, CLOSED)
+        yield from move_to(ctx, handle + out_dir * travel, yaw, CLOSED, p.pull_speed, tol=0.01, max_s=6.0)
+        yield from wait(ctx, 0.3, p.pregrasp_gripper)
+        end = handle + out_dir * travel
+        yield from move_to(ctx, end + [0, 0, p.approach_height], yaw, p.pregrasp_gripper, p.speed, tol=0.02)
+        now = next((o for o in ctx.objects() if o.name == cab.name), cab).state.get("drawer_open", 0.0)
+        ok = now >= 0.1 if self.opening else now <= 0.02
+        verb = "opened" if self.opening else "closed"
+        return SkillOutcome(ok, f"drawer {verb} to {now * 100:.0f} cm" if ok else f"drawer not {verb} (at {now * 100:.0f} cm)")
+
+
+class OpenDrawer(_Drawer):
+    name: ClassVar[str] = "open_drawer"
+    templates = ("open the {object}", "pull the {object} open", "pull out the {object}")
+    opening = True
+
+    def render(self, call: SkillCall) -> str:
+        return f"open the {call.args.get('object', 'drawer')}"
+
+
+class CloseDrawer(_Drawer):
+    name: ClassVar[str] = "close_drawer"
+    templates = ("close the {object}", "shut the {object}", "push the {object} closed")
+    opening = False
+
+    def render(self, call: SkillCall) -> str:
+        return f"close the {call.args.get('object', 'drawer')}"
+
+
+class GoHome(Skill):
+    name: ClassVar[str] = "go_home"
+    templates = ("go home", "go to home position", "return home", "go back home")
+
+    @dataclass
+    class Params:
+        speed: float = 0.35
+
+    def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
+        _, _, g = _commanded(ctx)
+        yield from rise_if_low(ctx, HOME[2], g, ctx.params.speed)
+        out = yield from move_to(ctx, HOME, 0.0, g, ctx.params.speed, tol=0.01)
+        return SkillOutcome(out.ok, "at home")
+
+
+ARM_SKILLS: tuple[Skill, ...] = (
+    Pick(), Place(), Push(), Move(), Rotate(), OpenGripper(), CloseGripper(), OpenDrawer(), CloseDrawer(), GoHome(),
+)
