@@ -48,6 +48,22 @@ def already_in(obj: SceneObject, target: SceneObject) -> bool:
     return bool(np.hypot(local[0], local[1]) < half and 0.0 <= local[2] < target.size[2] + 0.03)
 
 
+def held_object(observation: dict[str, Any], objects: list[SceneObject]) -> SceneObject | None:
+    """The object between the fingers, judged from the gripper state and object poses."""
+    state = observation.get("observation.state")
+    if state is None:
+        return None
+    ee, grip = np.asarray(state[:3], float), float(state[7])
+    if not 0.05 < grip < 0.97:  # open, or closed on nothing
+        return None
+    for o in objects:
+        if o.attributes.get("graspable") and o.position[2] > 0.02:
+            centre = o.position + np.array([0.0, 0.0, float(o.attributes.get("grasp_height", 0.02))])
+            if np.linalg.norm(centre - ee) < 0.04:
+                return o
+    return None
+
+
 class RuleBasedPolicy(HighLevelPolicy):
     """Grounds a task sentence into a plan once, then hands out its steps.
 
@@ -71,7 +87,8 @@ class RuleBasedPolicy(HighLevelPolicy):
         self._target_override: str | None = None
 
     # ----- grounding -----
-    def ground(self, task: str, objects: list[SceneObject]) -> list[SkillCall]:
+    def ground(self, task: str, objects: list[SceneObject], observation: dict[str, Any] | None = None) -> list[SkillCall]:
+        self._held = held_object(observation or {}, objects)
         text = normalize(task)
         single = self.library.parse(task)
         for rx, kind in GRAMMAR:
@@ -115,20 +132,24 @@ class RuleBasedPolicy(HighLevelPolicy):
         plan: list[SkillCall] = []
         if target.category == "cabinet" and items and target.state.get("drawer_open", 0.0) < 0.1:
             plan.append(SkillCall("open_drawer", {"object": "drawer"}))
-        for o in sorted(items, key=lambda o: float(np.hypot(*o.position[:2]))):
-            plan += [SkillCall("pick", {"object": _name_for(o, objects)}), SkillCall("place", {"target": tname})]
+        held = getattr(self, "_held", None)
+        for o in sorted(items, key=lambda o: (held is None or o.name != held.name, float(np.hypot(*o.position[:2])))):
+            if held is None or o.name != held.name:  # an object already in the hand needs no pick
+                plan.append(SkillCall("pick", {"object": _name_for(o, objects)}))
+            plan.append(SkillCall("place", {"target": tname}))
         return plan
 
     # ----- the contract -----
     def next_step(self, observation: dict[str, Any], task: str, history: Sequence[Step], knowledge: Sequence[Any]) -> SkillCall | Done:
         objects = observation.get("perception.objects", [])
         if task != self._task:
-            self._task, self._plan, self._retries, self._seen_history = task, self.ground(task, objects), 0, len(history)
+            self._task, self._plan, self._retries, self._seen_history = task, self.ground(task, objects, observation), 0, len(history)
             if self._target_override:
                 self._apply_target(self._target_override)
         new = list(history[self._seen_history :])
         self._seen_history = len(history)
-        failed = [s for s in new if s.outcome is not None and not s.outcome.ok and not s.interrupted]
+        # Only the policy's own failures trigger a retry; operator steps are the operator's call.
+        failed = [s for s in new if s.source == "policy" and s.outcome is not None and not s.outcome.ok and not s.interrupted]
         if failed:
             if self._retries >= self.max_retries:
                 return Done(f"giving up after {self._retries} retries: {failed[-1].outcome.message}", ok=False)
@@ -140,7 +161,7 @@ class RuleBasedPolicy(HighLevelPolicy):
 
     def replan(self, observation: dict[str, Any], task: str, reason: str = "") -> None:
         objects = observation.get("perception.objects", [])
-        self._plan = self.ground(task, objects)
+        self._plan = self.ground(task, objects, observation)
         if self._target_override:
             self._apply_target(self._target_override)
         self._task = task

@@ -66,7 +66,9 @@ def clip_action(
     delta = boxed - cur_pos
     dist = float(np.linalg.norm(delta))
     if dist > limits.max_ee_step_m:
-        boxed = cur_pos + delta * (limits.max_ee_step_m / dist)
+        # from a pose outside the box (an arm that overshot it) the limited step may end
+        # outside too: the box wins over the step limit
+        boxed = np.clip(cur_pos + delta * (limits.max_ee_step_m / dist), lo, hi)
         reasons.append("step too large: limited")
 
     quat = v[3:7]

@@ -73,6 +73,7 @@ class Drawer:
     handle: tuple[float, float, float]  # handle grasp point, drawer frame
     interior: tuple[float, float, float]  # centre of the interior floor, drawer frame
     interior_half: tuple[float, float]  # half extents of the interior (x, y)
+    rim: float = 0.0  # height of the drawer's walls above its frame
 
 
 @dataclass
@@ -88,6 +89,24 @@ class ObjectModel:
     rolling_friction: float = 0.0
     drawer: Drawer | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def geom_volume(g: Geom) -> float:
+    if g.shape == "box":
+        return 8.0 * g.size[0] * g.size[1] * g.size[2]
+    if g.shape == "cylinder":
+        return math.pi * g.size[0] ** 2 * 2.0 * g.size[1]
+    if g.shape == "sphere":
+        return 4.0 / 3.0 * math.pi * g.size[0] ** 3
+    return math.pi * g.size[0] ** 2 * 2.0 * g.size[1] + 4.0 / 3.0 * math.pi * g.size[0] ** 3  # capsule
+
+
+def centroid(geoms: list[Geom]) -> tuple[float, float, float]:
+    """Volume-weighted centre of a body's geoms (uniform density)."""
+    vols = np.array([geom_volume(g) for g in geoms])
+    pos = np.array([g.pos for g in geoms], dtype=float)
+    c = (vols[:, None] * pos).sum(0) / max(float(vols.sum()), 1e-12)
+    return (float(c[0]), float(c[1]), float(c[2]))
 
 
 def footprint_circles(category: str, size: tuple[float, ...], x: float, y: float, yaw: float) -> list[tuple[float, float, float]]:
@@ -168,17 +187,17 @@ def build_model(name: str, category: str, colour: str, size: tuple[float, ...], 
         d, h = size[0], (size[1] if len(size) > 1 else 0.05)
         body = Body([Geom("cylinder", (d / 2, 0.005), (0, 0, 0.005))] + _ring(d / 2 - 0.005, h, 0.01, 12, 0.0), mass=0.35)
         extents = (d, d, h)
-        attrs.update(graspable=False, container=True, floor=0.01, inner_radius=d / 2 - 0.012)
+        attrs.update(graspable=False, container=True, floor=0.01, inner_radius=d / 2 - 0.012, rim_height=h)
     elif category == "plate":
         d, h = size[0], (size[1] if len(size) > 1 else 0.015)
         body = Body([Geom("cylinder", (d / 2, h / 2), (0, 0, h / 2))], mass=0.3)
         extents = (d, d, h)
-        attrs.update(graspable=False, container=True, floor=h, inner_radius=d / 2 - 0.01)
+        attrs.update(graspable=False, container=True, floor=h, inner_radius=d / 2 - 0.01, rim_height=h)
     elif category == "basket":
         lx, ly, h = (size + (0.18, 0.24, 0.07)[len(size):])[:3]
         body = Body(_open_box(lx, ly, h, 0.01, 0.01), mass=0.6)
         extents = (lx, ly, h)
-        attrs.update(graspable=False, container=True, floor=0.01, inner_half=(lx / 2 - 0.012, ly / 2 - 0.012))
+        attrs.update(graspable=False, container=True, floor=0.01, inner_half=(lx / 2 - 0.012, ly / 2 - 0.012), rim_height=h)
     elif category in ("mug", "cup"):
         d, h = size[0], (size[1] if len(size) > 1 else 0.08)
         geoms = [Geom("cylinder", (d / 2, h / 2), (0, 0, h / 2))]
@@ -202,12 +221,16 @@ def build_model(name: str, category: str, colour: str, size: tuple[float, ...], 
     elif category == "cabinet":
         body, drawer, extents = _cabinet(size)
         fixed = True
-        attrs.update(graspable=False, container=True)
+        # the drawer's walls, not the carcass, are what the fingers must clear over the opening
+        attrs.update(graspable=False, container=True, rim_height=drawer.origin[2] + drawer.rim)
     else:
         raise KeyError(category)
-    com = quirks.get("com_offset")
-    if com is not None:
-        body.com = (float(com[0]), float(com[1]), float(com[2]))
+    # Mass sits at the geometric centroid unless a quirk moves it (a heavier side).
+    centre = centroid(body.geoms)
+    off = quirks.get("com_offset", (0.0, 0.0, 0.0))
+    body.com = (centre[0] + float(off[0]), centre[1] + float(off[1]), centre[2] + float(off[2]))
+    if drawer is not None:
+        drawer.body.com = centroid(drawer.body.geoms)
     if "mass" in quirks:
         body.mass = float(quirks["mass"])
     if "grasp_offset" in quirks:  # a true grasp point away from the geometric centre (object frame)
@@ -237,15 +260,14 @@ def _cabinet(size: tuple[float, ...]) -> tuple[Body, Drawer, tuple[float, float,
         Geom("box", (ddx / 2, 0.005, dh / 2), (0, dwy / 2 - 0.005, dh / 2)),
         Geom("box", (ddx / 2, 0.005, dh / 2), (0, -dwy / 2 + 0.005, dh / 2)),
     ]
-    # Handle: a vertical fin standing out from the front panel, pinched across x.
-    standoff = 0.07  # room for the rear finger (3.4 cm thick) between handle and panel
-    hx = -ddx / 2 - 0.012 - standoff
-    handle_z = dh * 0.55
-    drawer_geoms += [
-        Geom("box", (0.006, 0.05, 0.018), (hx, 0, handle_z), grey),
-        Geom("box", (standoff / 2, 0.006, 0.01), (hx + standoff / 2, 0.044, handle_z), grey),
-        Geom("box", (standoff / 2, 0.006, 0.01), (hx + standoff / 2, -0.044, handle_z), grey),
-    ]
+    # Handle: a fin sticking out of the front panel toward the robot, thin across y, so the
+    # fingers pinch it closing along y and the (20 cm wide) hand stays parallel to and clear
+    # of the cabinet front.
+    fin_len = 0.06
+    front = -ddx / 2 - 0.012
+    handle_z = dh * 0.6
+    drawer_geoms.append(Geom("box", (fin_len / 2, 0.006, 0.02), (front - fin_len / 2, 0, handle_z), rgba=grey))
+    hx = front - fin_len + 0.018  # grasp point: near the fin's tip
     drawer = Drawer(
         body=Body(drawer_geoms, mass=0.4),
         origin=(0.0, 0.0, t + 0.004),
@@ -253,5 +275,6 @@ def _cabinet(size: tuple[float, ...]) -> tuple[Body, Drawer, tuple[float, float,
         handle=(hx, 0.0, handle_z),
         interior=(0.0, 0.0, 0.01),
         interior_half=(ddx / 2 - 0.012, dwy / 2 - 0.012),
+        rim=dh,
     )
     return Body(carcass, mass=5.0), drawer, (dx, wy, hz)

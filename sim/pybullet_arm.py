@@ -5,8 +5,12 @@ import math
 from typing import Any
 
 import numpy as np
-import pybullet as pb
-import pybullet_data
+
+from sim.quiet import quiet_stdio
+
+with quiet_stdio():  # PyBullet prints a build banner on import; users should see one-line errors only
+    import pybullet as pb
+    import pybullet_data
 
 from robot.errors import RobotError
 from robot.geometry import rotate

@@ -21,6 +21,8 @@ from skills.base import ActionGen, Skill, SkillCall, SkillContext, SkillOutcome
 from skills.library import DIRECTIONS, format_distance
 
 HOME = np.array([0.35, 0.0, 0.35])
+FINGER_SPAN = 0.08  # finger opening at gripper 0 (open), m
+FINGERTIP_BELOW_EE = 0.012  # the fingertips reach this far below the end-effector point, m
 OPEN, CLOSED = 0.0, 1.0
 
 
@@ -58,7 +60,7 @@ def _action(ctx: SkillContext, pos: np.ndarray, quat: np.ndarray, gripper: float
 def move_to(
     ctx: SkillContext,
     target: Callable[[], np.ndarray] | np.ndarray,
-    yaw: float | None,
+    yaw: Callable[[], float] | float | None,
     gripper: float,
     speed: float,
     tol: float = 0.005,
@@ -70,7 +72,8 @@ def move_to(
     while True:
         goal = (target() if callable(target) else np.asarray(target, float)) + ctx.offset
         cmd_pos, cmd_quat, _ = _commanded(ctx)
-        goal_quat = down_quat(yaw + ctx.yaw_offset) if yaw is not None else cmd_quat
+        y = yaw() if callable(yaw) else yaw
+        goal_quat = down_quat(y + ctx.yaw_offset) if y is not None else cmd_quat
         step = max(speed * ctx.speed_scale, 0.005) * ctx.dt
         d = goal - cmd_pos
         n = float(np.linalg.norm(d))
@@ -142,7 +145,11 @@ class Pick(Skill):
             return obj
         if not obj.attributes.get("graspable", False):
             return SkillOutcome(False, f"the {obj.description} cannot be picked up")
-        yaw = fold_yaw(object_yaw(obj), obj.attributes.get("yaw_symmetry", 0.0)) + p.grasp_yaw
+        base_yaw = fold_yaw(object_yaw(obj), obj.attributes.get("yaw_symmetry", 0.0))
+
+        def yaw() -> float:  # read live: a correction may change grasp_yaw mid-skill
+            return base_yaw + p.grasp_yaw
+
         grasp_h = float(obj.attributes.get("grasp_height", obj.size[2] / 2))
 
         def grasp_point() -> np.ndarray:
@@ -188,6 +195,8 @@ class Place(Skill):
         speed: float = 0.35
         descend_speed: float = 0.15
         open_time: float = 0.4
+        release_opening: float = 0.025  # how much wider than the held object the fingers open, m
+        rim_clearance: float = 0.01  # fingertips stay this far above a container's rim, m
 
     def render(self, call: SkillCall) -> str:
         t = call.args.get("target", "")
@@ -205,6 +214,9 @@ class Place(Skill):
         held = ctx.held
         grasp_h = float(held.attributes.get("grasp_height", 0.02)) if held else 0.02
         release = point + object_frame_offset(target, p.offset) + np.array([0.0, 0.0, grasp_h + p.release_height])
+        if "rim_height" in target.attributes:  # keep the fingertips above the rim and let it drop in
+            rim = float(target.position[2]) + float(target.attributes["rim_height"])
+            release[2] = max(release[2], rim + FINGERTIP_BELOW_EE + p.rim_clearance)
         _, q, _ = _commanded(ctx)
         yaw = yaw_of(q)
         if held is not None and target.category == "block":  # line edges up when stacking
@@ -213,9 +225,12 @@ class Place(Skill):
         yield from rise_if_low(ctx, p.travel_height, CLOSED, p.speed)
         yield from move_to(ctx, above, yaw, CLOSED, p.speed, tol=0.015)
         yield from move_to(ctx, release, yaw, CLOSED, p.descend_speed, tol=0.006)
-        yield from wait(ctx, p.open_time, OPEN)
+        # Open just enough to let go: fully open fingers would hit a container's wall.
+        _, _, g_held = _measured(ctx)
+        let_go = max(OPEN, g_held - p.release_opening / FINGER_SPAN)
+        yield from wait(ctx, p.open_time, let_go)
         ctx.held = None
-        yield from move_to(ctx, above, yaw, OPEN, p.speed, tol=0.03)
+        yield from move_to(ctx, above, yaw, let_go, p.speed, tol=0.03)
         return SkillOutcome(True, f"released over the {target.description}")
 
 
@@ -309,6 +324,11 @@ class _Gripper(Skill):
         yield from wait(ctx, ctx.params.time, self.value)
         if self.value == OPEN:
             ctx.held = None
+        else:
+            pos, _, g = _measured(ctx)
+            near = [o for o in ctx.objects() if o.attributes.get("graspable")
+                    and np.linalg.norm(o.position + [0, 0, o.attributes.get("grasp_height", 0.02)] - pos) < 0.05]
+            ctx.held = near[0] if near and g < 0.97 else None
         return SkillOutcome(True, "gripper " + ("open" if self.value == OPEN else "closed"))
 
 
@@ -332,7 +352,7 @@ class _Drawer(Skill):
     @dataclass
     class Params:
         pull_distance: float = 0.15  # m (opening only)
-        pregrasp_gripper: float = 0.5  # partly open so the rear finger fits behind the handle
+        pregrasp_gripper: float = 0.3  # partly open: room around the fin, less to hit
         approach_height: float = 0.10
         travel_height: float = 0.25
         speed: float = 0.3
@@ -346,7 +366,7 @@ class _Drawer(Skill):
         if cab.category != "cabinet" or "handle" not in cab.parts:
             return SkillOutcome(False, f"the {cab.description} has no drawer")
         handle = np.asarray(cab.parts["handle"], float)
-        yaw = fold_yaw(object_yaw(cab) + math.pi / 2)
+        yaw = fold_yaw(object_yaw(cab))  # fingers close across the fin handle (along the cabinet's y)
         out_dir = rotate(quat_from_yaw(object_yaw(cab)), np.array([-1.0, 0.0, 0.0]))
         opened = cab.state.get("drawer_open", 0.0)
         travel = float(p.pull_distance) if self.opening else -opened - 0.005

@@ -1,0 +1,213 @@
+"""The `corrigo` command line. User mistakes give one line on stderr and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+from robot.errors import CorrigoError
+
+# Some model packages write caches under ~/.cache; nothing here may reach a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, Command] = {}
+
+DEMO_TASK = "put the red block in the blue bowl"
+# Scripted operator for `corrigo demo`: episode time (s) and utterance.
+DEMO_CORRECTIONS: tuple[tuple[float, str], ...] = (
+    (0.5, "a little slower"),
+    (2.0, "wait!"),
+    (2.5, "move a bit to the left"),
+    (3.6, "ok continue"),
+    (4.5, "uh, speed up a little please"),
+    (7.5, "hmm, 2 cm higher"),
+    (11.0, "flibber jabber"),
+    (13.0, "perfect"),
+)
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def deco(fn: Command) -> Command:
+        _COMMANDS[name] = fn
+        return fn
+
+    return deco
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="corrigo", description="Robots that improve from language corrections.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="one headless simulated episode with scripted corrections, narrated")
+    d.add_argument("--robot", default="sim:pybullet", help="body: sim:pybullet, sim:mujoco, zmq://HOST:PORT")
+    d.add_argument("--seed", type=int, default=0)
+
+    r = sub.add_parser("run", help="run a task; type corrections on stdin while the arm moves")
+    r.add_argument("--task", help="the task sentence, e.g. 'put the red block in the blue bowl'")
+    r.add_argument("--env", help="a benchmark task instead of --task, e.g. corrigo/PickPlace-v0")
+    r.add_argument("--robot", default="sim:pybullet", help="body: sim:pybullet, sim:mujoco, zmq://HOST:PORT")
+    r.add_argument("--policy", default="rule_based", help="high-level policy: rule_based, learned:PATH")
+    r.add_argument("--scene", help="scene YAML file or built-in name (sim bodies; default: tabletop)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--cameras", default="", help="comma-separated cameras to render and record: front,wrist")
+    r.add_argument("--image-size", type=int, default=128)
+    r.add_argument("--corrections", help="timed corrections file: lines '<seconds> <text>'")
+    r.add_argument("--record", help="record the episode (LeRobotDataset v3) into this directory")
+    r.add_argument("--kb", help="knowledge base: a path, sqlite:PATH, or 'none' (default: none)")
+    r.add_argument("--viewpoint", choices=("robot", "facing"), default="robot",
+                   help="whose left is 'left': the robot's, or an operator facing the robot")
+    r.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
+                   help="pace the loop in wall time (default: on when stdin is a terminal)")
+    r.add_argument("--max-time", type=float, default=180.0, help="episode time limit, s")
+    r.add_argument("--interactive", action=argparse.BooleanOptionalAction, default=None,
+                   help="read corrections from stdin (default: when stdin is a terminal)")
+
+    e = sub.add_parser("envs", help="list the registered gymnasium envs")
+    e.add_argument("--check", action="store_true", help="run gymnasium's check_env on each")
+    e.add_argument("--backend", default="pybullet")
+
+    for extra in _EXTRA_PARSERS:
+        extra(sub)
+    return p
+
+
+_EXTRA_PARSERS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_extensions()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return _COMMANDS[args.command](args)
+    except CorrigoError as e:
+        print(f"corrigo: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ncorrigo: interrupted", file=sys.stderr)
+        return 130
+
+
+def _load_extensions() -> None:
+    """Subcommands that live in their own modules register themselves on import."""
+    import importlib
+
+    for mod in ("agent.cli_kb", "agent.cli_eval", "agent.cli_serve", "agent.cli_train"):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+
+
+# ----- commands -----
+@command("demo")
+def cmd_demo(args: argparse.Namespace) -> int:
+    from agent.events import print_events
+    from agent.loop import summarize
+    from agent.runner import build_policy, build_robot, make_agent, text_task
+
+    print(f"corrigo demo: a simulated Panda ({args.robot}), task {DEMO_TASK!r}, scripted operator corrections\n")
+    with build_robot(args.robot, scene="tabletop", seed=args.seed) as robot:
+        setup = text_task(robot, DEMO_TASK)
+        agent = make_agent(robot, build_policy("rule_based"), on_event=print_events, max_episode_s=60.0)
+        for t, text in DEMO_CORRECTIONS:
+            agent.schedule(t, text)
+        result = agent.run(setup.description, setup.success)
+    print()
+    print(summarize(result))
+    for c in result.corrections:
+        lat = f", applied within {c.latency_s * 1000:.1f} ms" if c.latency_s is not None else ""
+        print(f"  {c.t:5.2f}s  {c.text!r:34} -> {c.parsed['kind']:8} {c.reply}{lat}")
+    return 0 if result.success else 1
+
+
+@command("run")
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent.loop import summarize
+    from agent.runner import build_policy, build_robot, env_task, load_corrections_file, make_agent, text_task
+    from console.terminal import TerminalConsole
+
+    if bool(args.task) == bool(args.env):
+        raise CorrigoError("give exactly one of --task TEXT or --env corrigo/<Task>-v0")
+    scripted = load_corrections_file(args.corrections) if args.corrections else []
+    interactive = sys.stdin.isatty() if args.interactive is None else args.interactive
+    realtime = interactive if args.realtime is None else args.realtime
+    cameras = tuple(c for c in args.cameras.split(",") if c)
+    scene = args.scene
+    if args.env:
+        from sim.tasks import get_task
+
+        scene = scene or get_task(args.env).scene
+    policy = build_policy(args.policy)
+    console = TerminalConsole()
+    with build_robot(args.robot, scene=scene, seed=args.seed, cameras=cameras, image_size=args.image_size) as robot:
+        setup = env_task(robot, args.env, args.seed) if args.env else text_task(robot, args.task)
+        recorder = None
+        if args.record:
+            from agent.recorder import EpisodeRecorder
+
+            recorder = EpisodeRecorder(args.record, 1.0 / robot.control_dt, robot.observation_features, robot.name)
+        knowledge = _open_kb(args.kb)
+        agent = make_agent(robot, policy, on_event=console.on_event, realtime=realtime, max_episode_s=args.max_time,
+                           viewpoint=args.viewpoint, recorder=recorder, knowledge=knowledge)
+        console.attach(agent)
+        for t, text in scripted:
+            agent.schedule(t, text)
+        if interactive:
+            console.start_reader()
+        try:
+            result = agent.run(setup.description, setup.success)
+        finally:
+            if recorder is not None:
+                recorder.close()
+            if knowledge is not None and hasattr(knowledge, "close"):
+                knowledge.close()
+    print(summarize(result), flush=True)
+    return 0 if result.success or result.success is None and result.done_reason == "task complete" else 1
+
+
+def _open_kb(spec: str | None) -> object | None:
+    if not spec or spec == "none":
+        return None
+    try:
+        from corrections_kb.agent_bridge import open_knowledge
+    except ModuleNotFoundError:
+        raise CorrigoError("this build has no knowledge base support") from None
+    return open_knowledge(spec)
+
+
+@command("envs")
+def cmd_envs(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+
+    import sim
+    from sim.tasks import TASKS
+
+    for eid, (name, task) in zip(sim.ENV_IDS, TASKS.items()):
+        line = f"{eid:28} scene={task.scene:11} e.g. {task.templates[0]!r}"
+        if args.check:
+            from gymnasium.utils.env_checker import check_env
+
+            env = gym.make(eid, backend=args.backend)
+            try:
+                check_env(env.unwrapped, skip_render_check=True)
+                line += "  check_env: ok"
+            finally:
+                env.close()
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    # Run the canonical `agent.cli` module, not this `__main__` copy: extensions
+    # (agent.cli_serve, ...) register their commands into `agent.cli`.
+    from agent.cli import main as _main
+
+    raise SystemExit(_main())

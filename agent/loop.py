@@ -1,0 +1,419 @@
+"""`Agent.run(task)`: the high-level policy picks skills, skills yield actions per tick,
+and operator corrections are applied between any two ticks.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Protocol, Sequence
+
+import numpy as np
+
+from agent.events import Event, EventSink
+from corrections_kb.types import Correction
+from policies.base import Done, HighLevelPolicy, PolicyError, Step
+from robot.errors import CorrigoError
+from robot.robot import Robot
+from robot.types import SceneObject
+from skills.base import SkillCall, SkillContext, SkillOutcome
+from skills.library import SkillLibrary, default_library
+from skills.perception import ObjectSource, privileged_objects
+
+
+@dataclass
+class AgentConfig:
+    max_episode_s: float = 180.0  # episode time (simulated time in sim), s
+    realtime: bool = False  # pace ticks at the control rate in wall time
+    viewpoint: str = "robot"  # whose left is "left": "robot" or "facing" (operator faces the robot)
+    speed_scale_range: tuple[float, float] = (0.2, 3.0)
+
+    def __post_init__(self) -> None:
+        if not self.max_episode_s > 0:
+            raise CorrigoError("max_episode_s must be positive")
+        if self.viewpoint not in ("robot", "facing"):
+            raise CorrigoError(f"viewpoint must be 'robot' or 'facing', got {self.viewpoint!r}")
+
+
+@dataclass
+class CorrectionRecord:
+    """One operator utterance: when, what it meant, what the agent did."""
+
+    t: float
+    text: str
+    parsed: dict[str, Any]
+    reply: str
+    step: str | None  # the instruction running when it came
+    applied: bool
+    source: str = "operator"
+    latency_s: float | None = None  # queue entry -> first action sent after applying it
+    context: dict[str, Any] = field(default_factory=dict)  # what the agent was doing (for distillation)
+
+
+@dataclass
+class StepRecord:
+    instruction: str
+    call: dict[str, Any]
+    source: str
+    ok: bool | None
+    message: str
+    t_start: float
+    t_end: float
+    interrupted: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    offset: list[float] = field(default_factory=list)
+    yaw_offset: float = 0.0
+
+
+@dataclass
+class EpisodeResult:
+    task: str
+    success: bool | None
+    done_reason: str
+    steps: list[StepRecord]
+    corrections: list[CorrectionRecord]
+    duration_s: float
+    ticks: int
+    knowledge_applied: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Recorder(Protocol):
+    def start_episode(self, task: str, meta: dict[str, Any]) -> None: ...
+    def add_frame(self, observation: dict[str, Any], action: dict[str, Any], instruction: str,
+                  intervention: bool, events: list[dict[str, Any]]) -> None: ...
+    def end_episode(self, success: bool | None, meta: dict[str, Any]) -> None: ...
+
+
+class KnowledgeSource(Protocol):
+    """Retrieved knowledge for the loop (see corrections_kb); optional."""
+
+    def for_task(self, task: str, objects: list[SceneObject]) -> list[Any]: ...
+    def for_step(self, task: str, call: SkillCall, objects: list[SceneObject], observation: dict[str, Any]) -> list[Any]: ...
+
+
+@dataclass
+class _Queued:
+    text: str
+    t_wall: float
+    source: str
+
+
+class _Interrupt(Exception):
+    """Raised inside the tick loop to abandon the running skill."""
+
+
+class Agent:
+    """Runs episodes on a body with a high-level policy and a skill library.
+
+    Thread-safe entry point for operators: `submit(text)`. Scripted corrections:
+    `schedule(t, text)` (episode time). Events (steps, replies) go to `on_event`.
+    """
+
+    def __init__(
+        self,
+        robot: Robot,
+        policy: HighLevelPolicy,
+        library: SkillLibrary | None = None,
+        *,
+        config: AgentConfig | None = None,
+        objects: ObjectSource | None = None,
+        on_event: EventSink | None = None,
+        recorder: Recorder | None = None,
+        knowledge: KnowledgeSource | None = None,
+    ) -> None:
+        from agent.corrections import CorrectionHandler
+
+        self.robot = robot
+        self.policy = policy
+        self.library = library or default_library()
+        self.config = config or AgentConfig()
+        self.objects = objects or privileged_objects(robot)
+        self.on_event = on_event or (lambda e: None)
+        self.recorder = recorder
+        self.knowledge = knowledge
+        self.handler = CorrectionHandler(self)
+        self._queue: "queue.Queue[_Queued]" = queue.Queue()
+        self._scheduled: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self.status: dict[str, Any] = {"instruction": "", "step": 0, "reply": "", "t": 0.0, "stopped": False}
+        self._reset_episode_state()
+
+    # ----- operator entry points -----
+    def submit(self, text: str, source: str = "operator") -> None:
+        """Queue an utterance; it is applied before the next control tick."""
+        self._queue.put(_Queued(str(text), time.perf_counter(), source))
+        self._wake.set()  # a paced loop stops sleeping and applies it now
+
+    def schedule(self, t_s: float, text: str) -> None:
+        """Queue an utterance for episode time `t_s` (scripted runs, the simulated operator)."""
+        with self._lock:
+            self._scheduled.append((float(t_s), text))
+            self._scheduled.sort(key=lambda x: x[0])
+
+    # ----- episode state -----
+    def _reset_episode_state(self) -> None:
+        self.t = 0.0
+        self.ticks = 0
+        self.stopped = False
+        self.history: list[Step] = []
+        self.step_records: list[StepRecord] = []
+        self.correction_records: list[CorrectionRecord] = []
+        self.pending: list[tuple[SkillCall, str]] = []  # (call, source) to run before asking the policy
+        self.current: SkillCall | None = None
+        self.current_source = "policy"
+        self.interrupt: str | None = None  # reason; set by the handler to abandon the running skill
+        self.ctx: SkillContext | None = None
+        self.aux: Generator[dict[str, Any], None, SkillOutcome] | None = None  # a nudge run while stopped
+        self.aux_ctx: SkillContext | None = None
+        self.episode_params: dict[str, dict[str, Any]] = {}  # skill -> param -> value (live corrections)
+        self.intervening = False  # the current step has been shaped by the operator
+        self.last_motion: np.ndarray | None = None
+        self.task = ""
+        self.task_knowledge: list[Any] = []
+        self.step_knowledge: list[Any] = []
+        self.knowledge_applied: list[dict[str, Any]] = []
+        self._frame_events: list[dict[str, Any]] = []
+        self._awaiting_latency: list[tuple[CorrectionRecord, float]] = []
+        self._deadline = time.perf_counter()
+        self._observation: dict[str, Any] = {}
+
+    def emit(self, kind: str, text: str, **data: Any) -> None:
+        if kind == "reply":
+            self.status["reply"] = text
+        self.on_event(Event(kind, text, self.t, data))
+
+    # ----- the episode -----
+    def run(self, task: str, success: Callable[[], bool | None] | None = None) -> EpisodeResult:
+        self._reset_episode_state()
+        self.task = task
+        self.policy.reset()
+        dt = self.robot.control_dt
+        self.ctx = SkillContext(objects=self.objects, dt=dt)
+        self.emit("task", task)
+        if self.recorder:
+            self.recorder.start_episode(task, {"policy": self.policy.version, "robot": self.robot.name})
+        reason, ok = "time limit reached", False
+        try:
+            self._observation = self.robot.get_observation()
+            self.ctx.observation = self._observation
+            if self.knowledge is not None:
+                self.task_knowledge = self.knowledge.for_task(task, self.objects())
+            while self.t < self.config.max_episode_s:
+                self._drain()
+                if self.stopped:
+                    self._hold_tick()
+                    continue
+                if self.pending:
+                    call, source = self.pending.pop(0)
+                else:
+                    nxt = self._next_from_policy()
+                    if isinstance(nxt, Done):
+                        reason, ok = nxt.reason, nxt.ok
+                        break
+                    call, source = nxt, "policy"
+                self._execute(call, source)
+        except KeyboardInterrupt:
+            reason = "interrupted by the operator (Ctrl-C)"
+            self.robot.hold()
+            raise
+        except CorrigoError as e:
+            reason = f"error: {e}"
+            self.emit("error", str(e))
+            self._safe_hold()
+        finally:
+            result_success = None
+            if success is not None:
+                try:
+                    result_success = success()
+                except Exception as e:  # a broken success check must not lose the episode
+                    self.emit("error", f"success check failed: {e}")
+            elif reason == "task complete" and ok:
+                result_success = None
+            if self.recorder:
+                self.recorder.end_episode(result_success, {"done_reason": reason})
+        self.emit("done", f"{reason}; success: {_yes_no(result_success)}", success=result_success)
+        return EpisodeResult(task, result_success, reason, self.step_records, self.correction_records,
+                             self.t, self.ticks, self.knowledge_applied)
+
+    def _safe_hold(self) -> None:
+        try:
+            self.robot.hold()
+        except CorrigoError:
+            pass
+
+    def observation_for_policy(self) -> dict[str, Any]:
+        obs = dict(self._observation)
+        obs["perception.objects"] = self.objects()
+        return obs
+
+    def _next_from_policy(self) -> SkillCall | Done:
+        try:
+            return self.policy.next_step(self.observation_for_policy(), self.task, self.history, self.task_knowledge)
+        except PolicyError as e:
+            self.emit("error", str(e))
+            return Done(str(e), ok=False)
+
+    def _execute(self, call: SkillCall, source: str) -> None:
+        """Run one skill call tick by tick, applying corrections between ticks."""
+        assert self.ctx is not None
+        skill = self.library.get(call.skill)
+        overrides: dict[str, Any] = {}
+        self.step_knowledge = []
+        if self.knowledge is not None:
+            self.step_knowledge = self.knowledge.for_step(self.task, call, self.objects(), self._observation)
+            for item in self.step_knowledge:
+                overrides.update(getattr(item, "param_overrides", lambda c: {})(call))
+        overrides.update(self.episode_params.get(call.skill, {}))
+        try:
+            params = skill.default_params(overrides)
+        except CorrigoError as e:
+            self.emit("error", f"ignoring bad parameters for {call.skill}: {e}")
+            params = skill.default_params()
+        self.ctx.reset_for_call(params)
+        self.current, self.current_source = call, source
+        self.intervening = source == "operator"
+        self.interrupt = None
+        instruction = self.library.render(call)
+        self.status.update(instruction=instruction, step=len(self.step_records) + 1)
+        t0 = self.t
+        self.emit("step", instruction, source=source)
+        gen = skill.run(self.robot, call, self.ctx)
+        outcome: SkillOutcome | None = None
+        interrupted = False
+        while True:
+            if self.t >= self.config.max_episode_s:
+                outcome = SkillOutcome(False, "time limit reached")
+                gen.close()
+                break
+            self._drain()
+            if self.interrupt is not None:
+                gen.close()
+                interrupted = True
+                outcome = SkillOutcome(False, f"interrupted: {self.interrupt}")
+                break
+            if self.stopped:
+                self._hold_tick()
+                continue
+            try:
+                action = next(gen)
+            except StopIteration as stop:
+                outcome = stop.value if isinstance(stop.value, SkillOutcome) else SkillOutcome(True)
+                break
+            except CorrigoError as e:
+                outcome = SkillOutcome(False, str(e))
+                break
+            self._send(action, instruction)
+        self.current = None
+        rec = StepRecord(instruction, call.to_dict(), source, None if interrupted else outcome.ok, outcome.message,
+                         t0, self.t, interrupted, _params_dict(self.ctx.params), [float(v) for v in self.ctx.offset],
+                         float(self.ctx.yaw_offset))
+        self.step_records.append(rec)
+        self.history.append(Step(call, outcome, source, interrupted))
+        self.emit("step_done", f"{'ok' if outcome.ok else ('interrupted' if interrupted else 'failed')}"
+                  f"{': ' + outcome.message if outcome.message else ''}", ok=outcome.ok)
+
+    # ----- ticks -----
+    def _send(self, action: dict[str, Any], instruction: str) -> None:
+        assert self.ctx is not None
+        self._stamp_latency()  # this action is the first to reflect any correction just applied
+        sent = self.robot.send_action(action)
+        self.ctx.last_command = sent  # integrate from what the body really accepted
+        self._after_tick(sent, instruction)
+
+    def _hold_tick(self) -> None:
+        """While stopped: run a pending nudge, else hold still."""
+        assert self.ctx is not None
+        instruction = self.status.get("instruction", "")
+        if self.aux is not None and self.aux_ctx is not None:
+            self.aux_ctx.observation = self._observation
+            try:
+                action = next(self.aux)
+                self._stamp_latency()
+                sent = self.robot.send_action(action)
+                self.aux_ctx.last_command = sent
+                self.ctx.last_command = sent
+                self._after_tick(sent, instruction, intervention=True)
+                return
+            except StopIteration:
+                self.aux, self.aux_ctx = None, None
+        self._stamp_latency()
+        sent = self.robot.hold()
+        self.ctx.last_command = sent
+        self._after_tick(sent, instruction, intervention=True)
+
+    def _stamp_latency(self) -> None:
+        """Corrections applied since the last tick are reflected in the action about to be sent."""
+        now = time.perf_counter()
+        for rec, t_in in self._awaiting_latency:
+            rec.latency_s = now - t_in
+        self._awaiting_latency = []
+
+    def _after_tick(self, sent: dict[str, Any], instruction: str, intervention: bool | None = None) -> None:
+        assert self.ctx is not None
+        if self.recorder:
+            self.recorder.add_frame(self._observation, sent, instruction,
+                                    self.intervening if intervention is None else intervention, self._frame_events)
+        self._frame_events = []
+        self.ticks += 1
+        self.t = self.ticks * self.robot.control_dt
+        self.status["t"] = self.t
+        self.status["stopped"] = self.stopped
+        if self.config.realtime:
+            # The schedule stays anchored (deadline += dt), so waking early for a correction
+            # shifts one tick's phase without changing the average rate.
+            self._deadline += self.robot.control_dt
+            delay = self._deadline - time.perf_counter()
+            if delay > 0:
+                if self._wake.wait(delay):
+                    self._wake.clear()
+            elif delay < -1.0:  # far behind (a debugger, a slow render): do not try to catch up
+                self._deadline = time.perf_counter()
+        self._observation = self.robot.get_observation()
+        self.ctx.observation = self._observation
+
+    # ----- corrections -----
+    def _drain(self) -> None:
+        with self._lock:
+            while self._scheduled and self._scheduled[0][0] <= self.t + 1e-9:
+                _, text = self._scheduled.pop(0)
+                self._queue.put(_Queued(text, time.perf_counter(), "script"))
+        while True:
+            try:
+                q = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            rec = self.handler.handle(q.text, q.source)
+            self._awaiting_latency.append((rec, q.t_wall))
+            self._frame_events.append({"t": self.t, "text": q.text, "parsed": rec.parsed, "reply": rec.reply,
+                                       "source": q.source})
+
+    def record_correction(self, text: str, correction: Correction, reply: str, applied: bool, source: str,
+                          context: dict[str, Any]) -> CorrectionRecord:
+        rec = CorrectionRecord(self.t, text, correction.to_dict(), reply, self.status.get("instruction") or None,
+                               applied, source, context=context)
+        self.correction_records.append(rec)
+        self.status["stopped"] = self.stopped
+        self.emit("reply", reply, utterance=text, correction_kind=correction.kind, applied=applied)
+        return rec
+
+
+def _params_dict(params: Any) -> dict[str, Any]:
+    if params is None or not hasattr(params, "__dataclass_fields__"):
+        return {}
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(params).items()}
+
+
+def _yes_no(v: bool | None) -> str:
+    return "unknown" if v is None else ("yes" if v else "no")
+
+
+def summarize(result: EpisodeResult) -> str:
+    n_ok = sum(1 for s in result.steps if s.ok)
+    return (f"{result.task!r}: {'SUCCESS' if result.success else ('FAILED' if result.success is False else 'done')} "
+            f"in {result.duration_s:.1f} s sim time, {len(result.steps)} steps ({n_ok} ok), "
+            f"{len(result.corrections)} corrections")
+
+
+__all__: Sequence[str] = ("Agent", "AgentConfig", "EpisodeResult", "CorrectionRecord", "StepRecord", "summarize")
