@@ -24,6 +24,7 @@ CATEGORY_WORDS: dict[str, str] = {
     "lemon": "lemon", "lemons": "lemon",
     "banana": "banana", "bananas": "banana",
     "cabinet": "cabinet", "drawer": "cabinet", "cupboard": "cabinet", "dresser": "cabinet",
+    "jug": "jug", "jugs": "jug", "pitcher": "jug", "pitchers": "jug",
 }
 # word -> group of categories
 GROUP_WORDS: dict[str, str] = {

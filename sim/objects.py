@@ -44,6 +44,8 @@ CATEGORY_DEFAULTS: dict[str, dict[str, Any]] = {
     "lemon": {"size": (0.05,), "colour": "yellow", "group": "fruit"},
     "banana": {"size": (0.14, 0.032), "colour": "yellow", "group": "fruit"},
     "cabinet": {"size": (0.26, 0.32, 0.16), "colour": "white", "group": "furniture"},
+    # A body too wide for the gripper: it can only be picked by its handle, off-centre.
+    "jug": {"size": (0.10, 0.12), "colour": "any", "group": "tableware"},
 }
 
 
@@ -121,6 +123,8 @@ def footprint_circles(category: str, size: tuple[float, ...], x: float, y: float
         return [at(0, 0, 0.5 * math.hypot(e[0], e[1]))]
     if category in ("bowl", "plate", "apple", "orange", "lemon", "cup"):
         return [at(0, 0, size[0] / 2)]
+    if category == "jug":
+        return [at(0.01, 0, size[0] / 2 + 0.03)]
     if category == "mug":
         return [at(0.006, 0, size[0] / 2 + 0.018)]
     if category == "banana":
@@ -206,6 +210,17 @@ def build_model(name: str, category: str, colour: str, size: tuple[float, ...], 
         body = Body(geoms, mass=0.12)
         extents = (d + (0.024 if category == "mug" else 0.0), d, h)
         attrs.update(grasp_height=max(h - 0.025, h / 2), yaw_symmetry=math.pi if category == "mug" else 0.0)
+    elif category == "jug":
+        d, h = size[0], (size[1] if len(size) > 1 else 0.12)
+        handle_len = 0.04
+        body = Body([
+            Geom("cylinder", (d / 2, h / 2), (0, 0, h / 2)),
+            # handle: a fin along +x, thin across y, overlapping the body by 2 mm
+            Geom("box", (handle_len / 2, 0.006, h * 0.3), (d / 2 + handle_len / 2 - 0.002, 0, h * 0.55)),
+        ], mass=0.12)
+        extents = (d + handle_len, d, h)
+        # The bounding-box centre, where a naive grasp aims, is on the body: too wide to close on.
+        attrs.update(grasp_height=h * 0.7, yaw_symmetry=0.0, handle_offset=[d / 2 + handle_len * 0.65, 0.0, 0.0])
     elif category in ("apple", "orange", "lemon"):
         d = size[0]
         body = Body([Geom("sphere", (d / 2,), (0, 0, d / 2))], mass=0.08)

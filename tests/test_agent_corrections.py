@@ -44,8 +44,8 @@ class Trace:
     def end_episode(self, success, meta) -> None: ...
 
 
-def run(corrections=(), task=TASK, scene="tabletop", seed=0, max_s=60.0) -> tuple[EpisodeResult, Trace, list]:
-    with make_sim_arm("pybullet", scene=scene, seed=seed) as arm:
+def run(corrections=(), task=TASK, scene="tabletop", seed=0, max_s=60.0, backend="pybullet") -> tuple[EpisodeResult, Trace, list]:
+    with make_sim_arm(backend, scene=scene, seed=seed) as arm:
         setup = text_task(arm, task)
         trace = Trace()
         agent = Agent(arm, RuleBasedPolicy(), config=AgentConfig(max_episode_s=max_s), recorder=trace)
@@ -235,3 +235,15 @@ def test_every_correction_gets_one_line_reply(baseline) -> None:
     result, _, _ = run([(0.3 + 0.4 * i, t) for i, t in enumerate(texts)])
     assert len(result.corrections) == len(texts)
     assert all(c.reply and "\n" not in c.reply for c in result.corrections)
+
+
+@pytest.mark.mujoco
+def test_live_motion_correction_on_mujoco() -> None:
+    """The same loop and correction handling drive the MuJoCo body unchanged."""
+    base, btrace, _ = run(backend="mujoco")
+    assert base.success
+    place_start, _ = step_times(base, "place")
+    result, trace, objects = run([(place_start + 0.5, "move 3 cm to the left")], backend="mujoco")
+    assert result.success and result.corrections[0].parsed["kind"] == "motion"
+    delta = trace.ee[release_frame(trace) + 7] - btrace.ee[release_frame(btrace) + 7]
+    assert delta == pytest.approx([0.0, 0.03, 0.0], abs=0.004)
