@@ -26,13 +26,9 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from robot.errors import CorrigoError
+from policies.dataset import CHUNK_SIZE, CODEBASE_VERSION, DATA_PATH, EPISODES_PATH, DatasetError
 from robot.types import ACTION_NAMES, Feature, action_to_vector
 
-CODEBASE_VERSION = "v3.0"
-CHUNK_SIZE = 1000
-DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
 FLUSH_EVERY = 20  # frames per streamed batch: at most this many are lost in a crash
 
 LANG_ROW = pa.struct([
@@ -40,10 +36,6 @@ LANG_ROW = pa.struct([
     ("camera", pa.string()), ("tool_calls", pa.string()),
 ])
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-
-
-class DatasetError(CorrigoError):
-    pass
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pexpect
 import pytest
 
-from agent.dataset import Dataset
+from policies.dataset import Dataset
 
 TASK = "put the red block in the blue bowl"
 

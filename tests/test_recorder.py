@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.dataset import Dataset
-from agent.recorder import DatasetError, EpisodeRecorder
+from policies.dataset import Dataset
+from agent.recorder import EpisodeRecorder
+from policies.dataset import DatasetError
 
 
 def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:

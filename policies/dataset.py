@@ -1,4 +1,8 @@
-"""Reading recorded episodes back (the LeRobotDataset v3 layout written by the recorder)."""
+"""The episode dataset format (LeRobotDataset v3 + language columns) and its reader.
+
+`agent.recorder` writes this layout; training (`policies.train`) and analysis read it
+here, below the agent layer.
+"""
 from __future__ import annotations
 
 import io
@@ -11,7 +15,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from agent.recorder import DATA_PATH, EPISODES_PATH, DatasetError
+from robot.errors import CorrigoError
+
+CODEBASE_VERSION = "v3.0"
+CHUNK_SIZE = 1000
+DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
+
+
+class DatasetError(CorrigoError):
+    pass
 
 
 @dataclass
