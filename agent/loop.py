@@ -81,7 +81,7 @@ class EpisodeResult:
 class Recorder(Protocol):
     def start_episode(self, task: str, meta: dict[str, Any]) -> None: ...
     def add_frame(self, observation: dict[str, Any], action: dict[str, Any], instruction: str,
-                  intervention: bool, events: list[dict[str, Any]]) -> None: ...
+                  intervention: bool, events: list[dict[str, Any]], source: str = "policy") -> None: ...
     def end_episode(self, success: bool | None, meta: dict[str, Any]) -> None: ...
 
 
@@ -193,7 +193,11 @@ class Agent:
         self.ctx = SkillContext(objects=self.objects, dt=dt)
         self.emit("task", task)
         if self.recorder:
-            self.recorder.start_episode(task, {"policy": self.policy.version, "robot": self.robot.name})
+            try:
+                objects = [o.to_dict() for o in self.objects()]
+            except CorrigoError:
+                objects = []
+            self.recorder.start_episode(task, {"policy": self.policy.version, "robot": self.robot.name, "objects": objects})
         reason, ok = "time limit reached", False
         try:
             self._observation = self.robot.get_observation()
@@ -353,8 +357,9 @@ class Agent:
     def _after_tick(self, sent: dict[str, Any], instruction: str, intervention: bool | None = None) -> None:
         assert self.ctx is not None
         if self.recorder:
+            source = "operator" if self.current_source == "operator" else "policy"
             self.recorder.add_frame(self._observation, sent, instruction,
-                                    self.intervening if intervention is None else intervention, self._frame_events)
+                                    self.intervening if intervention is None else intervention, self._frame_events, source)
         self._frame_events = []
         self.ticks += 1
         self.t = self.ticks * self.robot.control_dt

@@ -155,14 +155,14 @@ class EpisodeRecorder:
         self._rows = []
 
     def add_frame(self, observation: dict[str, Any], action: dict[str, Any], instruction: str,
-                  intervention: bool, events: list[dict[str, Any]]) -> None:
+                  intervention: bool, events: list[dict[str, Any]], source: str = "policy") -> None:
         ep = self._ep
         if ep is None:
             raise DatasetError("add_frame called outside an episode")
         i = ep["frames"]
         ts = i / self.fps
-        if instruction != ep["instruction"]:
-            ep["instruction"], ep["instruction_t"] = instruction, ts
+        if instruction != ep["instruction"] or source != ep.get("source"):
+            ep["instruction"], ep["instruction_t"], ep["source"] = instruction, ts, source
         row: dict[str, Any] = {k: np.asarray(observation[k], np.float32).tolist() for k in self.state_features}
         for k in self.images:
             row[k] = {"bytes": encode_png(observation[k]), "path": None}
@@ -170,7 +170,9 @@ class EpisodeRecorder:
             action=action_to_vector(action).astype(np.float32).tolist(), timestamp=ts, frame_index=i,
             episode_index=ep["episode_index"], index=self._total_frames() + i, task_index=ep["task_index"],
             intervention=bool(intervention), policy=str(ep["meta"].get("policy", "")),
-            language_persistent=[{"role": "assistant", "content": ep["instruction"] or "", "style": "subtask",
+            # role "user": the operator gave this instruction (YAY-style correction data)
+            language_persistent=[{"role": "user" if ep["source"] == "operator" else "assistant",
+                                  "content": ep["instruction"] or "", "style": "subtask",
                                   "timestamp": ep["instruction_t"], "camera": None, "tool_calls": None}]
             if ep["instruction"] else [],
             language_events=[{"role": "user", "content": e["text"], "style": "interjection", "timestamp": ts,

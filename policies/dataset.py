@@ -50,6 +50,15 @@ class Episode:
         """The active instruction of every frame ('' where none)."""
         return [rows[0]["content"] if rows else "" for rows in self.table.column("language_persistent").to_pylist()]
 
+    def instruction_sources(self) -> list[str]:
+        """Per frame: 'operator' where the active instruction came from the operator, else 'policy'."""
+        return ["operator" if rows and rows[0]["role"] == "user" else "policy"
+                for rows in self.table.column("language_persistent").to_pylist()]
+
+    def objects(self) -> list[dict[str, Any]]:
+        """The scene objects at the start of the episode (SceneObject dicts), if recorded."""
+        return list(json.loads(self.meta.get("meta_json") or "{}").get("objects", []))
+
     def corrections(self) -> list[dict[str, Any]]:
         """Every operator utterance with its frame, text and parsed form."""
         out = []

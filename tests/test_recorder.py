@@ -27,12 +27,29 @@ def recorded(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ds")
     corr = root / "corrections.txt"
     corr.write_text("# scripted operator\n1.0 wait\n1.5 move 2 cm to the left\n2.5 continue\n6.0 perfect\n")
+    out = cli("run", "--task", "put the red block in the blue bowl", "--record", str(root / "typed"),
+              "--corrections", str(_write(root / "instr.txt", "0.5 grab the green block\n")))
+    assert out.returncode in (0, 1), out.stderr
     out = cli("run", "--task", "put the red block in the blue bowl", "--record", str(root / "data"),
               "--cameras", "front,wrist", "--image-size", "48", "--corrections", str(corr))
     assert out.returncode == 0, out.stderr + out.stdout
     out = cli("run", "--env", "corrigo/Stack-v0", "--record", str(root / "stack"))
     assert out.returncode == 0, out.stderr
     return root
+
+
+def _write(p: Path, text: str) -> Path:
+    p.write_text(text)
+    return p
+
+
+def test_operator_instructions_are_marked(recorded: Path) -> None:
+    ep = Dataset(recorded / "typed").episode(0)
+    src = ep.instruction_sources()
+    instr = ep.instructions()
+    op = [i for i, s in zip(instr, src) if s == "operator"]
+    assert op and set(op) == {"pick up the green block"}
+    assert src[0] == "policy"
 
 
 def test_layout_and_metadata(recorded: Path) -> None:
@@ -62,6 +79,8 @@ def test_frames_read_back(recorded: Path) -> None:
     # instructions: the active skill, persistent until replaced
     instr = ep.instructions()
     assert instr[0] == "pick up the red block" and instr[-1] == "put it in the blue bowl"
+    assert set(ep.instruction_sources()) == {"policy"}
+    assert {o["name"] for o in ep.objects()} >= {"red_block", "blue_bowl"}
     # corrections: on the frame they fired, with the parsed form
     corr = ep.corrections()
     assert [c["text"] for c in corr] == ["wait", "move 2 cm to the left", "continue", "perfect"]
