@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--image-size", type=int, default=128)
     r.add_argument("--corrections", help="timed corrections file: lines '<seconds> <text>'")
     r.add_argument("--record", help="record the episode (LeRobotDataset v3) into this directory")
-    r.add_argument("--kb", help="knowledge base: a path, sqlite:PATH, or 'none' (default: none)")
+    r.add_argument("--kb", default=os.environ.get("CORRIGO_KB", "default"),
+                   help="knowledge base: a path, sqlite:PATH, 'default' (a file under your data directory) or 'none' "
+                        "(default: $CORRIGO_KB, else 'default')")
     r.add_argument("--viewpoint", choices=("robot", "facing"), default="robot",
                    help="whose left is 'left': the robot's, or an operator facing the robot")
     r.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
@@ -84,9 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from corrections_kb.errors import KBError
+
     try:
         return _COMMANDS[args.command](args)
-    except CorrigoError as e:
+    except (CorrigoError, KBError) as e:
         print(f"corrigo: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -174,12 +178,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _open_kb(spec: str | None) -> object | None:
+    """`none`, `default` (a file under the user's data directory), a path, or `sqlite:PATH`."""
     if not spec or spec == "none":
         return None
-    try:
-        from corrections_kb.agent_bridge import open_knowledge
-    except ModuleNotFoundError:
-        raise CorrigoError("this build has no knowledge base support") from None
+    from agent.knowledge import open_knowledge
+
     return open_knowledge(spec)
 
 

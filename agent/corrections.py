@@ -260,7 +260,9 @@ class CorrectionHandler:
         if c.plan_op == "reorder" and c.before:
             try:
                 cur = a.current
-                if cur is not None and c.after and _desc_in(cur, c.after):
+                holding = a.ctx is not None and a.ctx.held is not None
+                # A pick of something else under way (nothing in the hand yet) goes back in the plan.
+                if cur is not None and cur.skill == "pick" and not holding and not _desc_in(cur, c.before):
                     a.policy.edit_plan(PlanEdit("insert", [cur]), obs)
                     self._interrupt(f"operator wants the {c.before} first")
                 return a.policy.edit_plan(PlanEdit("reorder", before=c.before, after=c.after), obs), True

@@ -12,6 +12,7 @@ from typing import Any, Callable, Generator, Protocol, Sequence
 import numpy as np
 
 from agent.events import Event, EventSink
+from corrections_kb.errors import KBError
 from corrections_kb.types import Correction
 from policies.base import Done, HighLevelPolicy, PolicyError, Step
 from robot.errors import CorrigoError
@@ -64,6 +65,9 @@ class StepRecord:
     params: dict[str, Any] = field(default_factory=dict)
     offset: list[float] = field(default_factory=list)
     yaw_offset: float = 0.0
+    object: dict[str, Any] | None = None  # the object the step acted on, as seen at its start
+    target: dict[str, Any] | None = None  # where it put it
+    knowledge: list[int] = field(default_factory=list)  # ids of knowledge items applied to it
 
 
 @dataclass
@@ -86,10 +90,12 @@ class Recorder(Protocol):
 
 
 class KnowledgeSource(Protocol):
-    """Retrieved knowledge for the loop (see corrections_kb); optional."""
+    """Retrieved knowledge for the loop (see agent.knowledge); optional."""
 
     def for_task(self, task: str, objects: list[SceneObject]) -> list[Any]: ...
-    def for_step(self, task: str, call: SkillCall, objects: list[SceneObject], observation: dict[str, Any]) -> list[Any]: ...
+    def for_step(self, task: str, call: SkillCall, objects: list[SceneObject], observation: dict[str, Any],
+                 step_index: int = 0) -> list[Any]: ...
+    def end_episode(self, agent: "Agent", result: "EpisodeResult") -> list[int]: ...
 
 
 @dataclass
@@ -172,7 +178,10 @@ class Agent:
         self.last_motion: np.ndarray | None = None
         self.task = ""
         self.task_knowledge: list[Any] = []
+        self.task_knowledge_used: list[int] = []
         self.step_knowledge: list[Any] = []
+        self.episode_id = ""
+        self.observers: list[Callable[["Agent"], None]] = getattr(self, "observers", [])
         self.knowledge_applied: list[dict[str, Any]] = []
         self._frame_events: list[dict[str, Any]] = []
         self._awaiting_latency: list[tuple[CorrectionRecord, float]] = []
@@ -185,9 +194,12 @@ class Agent:
         self.on_event(Event(kind, text, self.t, data))
 
     # ----- the episode -----
-    def run(self, task: str, success: Callable[[], bool | None] | None = None) -> EpisodeResult:
+    def run(self, task: str, success: Callable[[], bool | None] | None = None, episode_id: str | None = None) -> EpisodeResult:
+        from agent.knowledge import new_episode_id
+
         self._reset_episode_state()
         self.task = task
+        self.episode_id = episode_id or new_episode_id()
         self.policy.reset()
         dt = self.robot.control_dt
         self.ctx = SkillContext(objects=self.objects, dt=dt)
@@ -203,7 +215,10 @@ class Agent:
             self._observation = self.robot.get_observation()
             self.ctx.observation = self._observation
             if self.knowledge is not None:
-                self.task_knowledge = self.knowledge.for_task(task, self.objects())
+                try:
+                    self.task_knowledge = self.knowledge.for_task(task, self.objects())
+                except KBError as e:
+                    self.emit("error", f"knowledge base: {e}")
             while self.t < self.config.max_episode_s:
                 self._drain()
                 if self.stopped:
@@ -236,10 +251,20 @@ class Agent:
             elif reason == "task complete" and ok:
                 result_success = None
             if self.recorder:
-                self.recorder.end_episode(result_success, {"done_reason": reason})
+                self.recorder.end_episode(result_success, {"done_reason": reason, "episode_id": self.episode_id,
+                                                           "knowledge_applied": self.knowledge_applied})
         self.emit("done", f"{reason}; success: {_yes_no(result_success)}", success=result_success)
-        return EpisodeResult(task, result_success, reason, self.step_records, self.correction_records,
-                             self.t, self.ticks, self.knowledge_applied)
+        result = EpisodeResult(task, result_success, reason, self.step_records, self.correction_records,
+                               self.t, self.ticks, self.knowledge_applied)
+        if self.knowledge is not None:
+            try:
+                learned = self.knowledge.end_episode(self, result)
+                if learned:
+                    self.emit("knowledge", f"learned {len(learned)} new item{'s' if len(learned) > 1 else ''} from this episode",
+                              ids=learned)
+            except (CorrigoError, KBError) as e:  # the episode is kept even when the knowledge base fails
+                self.emit("error", f"knowledge base: {e}")
+        return result
 
     def _safe_hold(self) -> None:
         try:
@@ -254,21 +279,38 @@ class Agent:
 
     def _next_from_policy(self) -> SkillCall | Done:
         try:
-            return self.policy.next_step(self.observation_for_policy(), self.task, self.history, self.task_knowledge)
+            nxt = self.policy.next_step(self.observation_for_policy(), self.task, self.history, self.task_knowledge)
         except PolicyError as e:
             self.emit("error", str(e))
             return Done(str(e), ok=False)
+        for item in self.policy.knowledge_used():
+            if item.id not in self.task_knowledge_used:
+                self.task_knowledge_used.append(item.id)
+                self.knowledge_applied.append({"id": item.id, "statement": item.statement, "kind": item.kind, "step": None})
+                ep = item.provenance.get("episode") or "?"
+                self.emit("knowledge", f"using: {item.statement} (learned in episode {ep})", id=item.id)
+        return nxt
 
     def _execute(self, call: SkillCall, source: str) -> None:
         """Run one skill call tick by tick, applying corrections between ticks."""
         assert self.ctx is not None
         skill = self.library.get(call.skill)
         overrides: dict[str, Any] = {}
+        step_index = len(self.step_records)
+        objects = self.objects()
         self.step_knowledge = []
+        speed_scale = None
         if self.knowledge is not None:
-            self.step_knowledge = self.knowledge.for_step(self.task, call, self.objects(), self._observation)
-            for item in self.step_knowledge:
-                overrides.update(getattr(item, "param_overrides", lambda c: {})(call))
+            try:
+                self.step_knowledge = self.knowledge.for_step(self.task, call, objects, self._observation, step_index)
+            except (CorrigoError, KBError) as e:
+                self.emit("error", f"knowledge base: {e}")
+            for a in self.step_knowledge:
+                overrides.update(a.overrides)
+                speed_scale = a.speed_scale or speed_scale
+                self.knowledge_applied.append({"id": a.id, "statement": a.item.statement, "kind": a.item.kind,
+                                               "step": step_index, "overrides": a.overrides})
+                self.emit("knowledge", a.describe(), id=a.id)
         overrides.update(self.episode_params.get(call.skill, {}))
         try:
             params = skill.default_params(overrides)
@@ -276,6 +318,9 @@ class Agent:
             self.emit("error", f"ignoring bad parameters for {call.skill}: {e}")
             params = skill.default_params()
         self.ctx.reset_for_call(params)
+        base_speed = self.ctx.speed_scale
+        if speed_scale is not None:
+            self.ctx.speed_scale = base_speed * speed_scale
         self.current, self.current_source = call, source
         self.intervening = source == "operator"
         self.interrupt = None
@@ -310,11 +355,16 @@ class Agent:
                 break
             self._send(action, instruction)
         self.current = None
+        if speed_scale is not None and self.ctx.speed_scale == base_speed * speed_scale:
+            self.ctx.speed_scale = base_speed  # a learned speed applies to its step only
         rec = StepRecord(instruction, call.to_dict(), source, None if interrupted else outcome.ok, outcome.message,
                          t0, self.t, interrupted, _params_dict(self.ctx.params), [float(v) for v in self.ctx.offset],
-                         float(self.ctx.yaw_offset))
+                         float(self.ctx.yaw_offset), _resolved(call.args.get("object"), objects),
+                         _resolved(call.args.get("target"), objects), [a.id for a in self.step_knowledge])
         self.step_records.append(rec)
         self.history.append(Step(call, outcome, source, interrupted))
+        if not outcome.ok and not interrupted and self.step_knowledge and self.knowledge is not None:
+            getattr(self.knowledge, "step_failed", lambda i: None)(step_index)
         self.emit("step_done", f"{'ok' if outcome.ok else ('interrupted' if interrupted else 'failed')}"
                   f"{': ' + outcome.message if outcome.message else ''}", ok=outcome.ok)
 
@@ -377,6 +427,8 @@ class Agent:
                 self._deadline = time.perf_counter()
         self._observation = self.robot.get_observation()
         self.ctx.observation = self._observation
+        for observe in self.observers:  # e.g. a simulated operator watching the scene
+            observe(self)
 
     # ----- corrections -----
     def _drain(self) -> None:
@@ -402,6 +454,17 @@ class Agent:
         self.status["stopped"] = self.stopped
         self.emit("reply", reply, utterance=text, correction_kind=correction.kind, applied=applied)
         return rec
+
+
+def _resolved(desc: str | None, objects: list[SceneObject]) -> dict[str, Any] | None:
+    if not desc:
+        return None
+    from robot.describe import resolve
+
+    try:
+        return resolve(desc, objects).to_dict()
+    except CorrigoError:
+        return None
 
 
 def _params_dict(params: Any) -> dict[str, Any]:

@@ -67,3 +67,7 @@ class HighLevelPolicy(abc.ABC):
 
     def remaining(self) -> list[SkillCall]:
         return []
+
+    def knowledge_used(self) -> list[Any]:
+        """The task-level knowledge items that changed what this policy did (for display and scoring)."""
+        return []

@@ -23,6 +23,8 @@ GRAMMAR: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^(?:pick up|grab|take|pick) (?P<x>[a-z ]+?)(?: up)? and (?:put|place|drop|stack) it " + _IN + r" (?P<y>[a-z ]+)$", "put"),
         (r"^stack (?P<x>[a-z ]+?) " + _IN + r" (?P<y>[a-z ]+)$", "put"),
         (r"^" + _PUT + r" (?P<x>[a-z ]+?) " + _IN + r" (?P<y>[a-z ]+)$", "put"),
+        (r"^(?:put away|tidy up|tidy away|clear away|clean up) (?P<x>[a-z ]+?)$", "away"),
+        (r"^(?:put|tidy|clear) (?P<x>[a-z ]+?) away$", "away"),
         (r"^(?:open up|open|pull out|slide out) (?P<y>[a-z ]+?)$", "open"),
         (r"^(?:pull|slide) (?P<y>[a-z ]+?) (?:open|out)$", "open"),
         (r"^(?:close|shut) (?P<y>[a-z ]+?)$", "close"),
@@ -85,10 +87,19 @@ class RuleBasedPolicy(HighLevelPolicy):
         self._retries = 0
         self._seen_history = 0
         self._target_override: str | None = None
+        self._used: list[Any] = []
+        self._knowledge: list[Any] = []
 
     # ----- grounding -----
-    def ground(self, task: str, objects: list[SceneObject], observation: dict[str, Any] | None = None) -> list[SkillCall]:
+    def ground(self, task: str, objects: list[SceneObject], observation: dict[str, Any] | None = None,
+               knowledge: Sequence[Any] = ()) -> list[SkillCall]:
         self._held = held_object(observation or {}, objects)
+        task = self._apply_aliases(task, objects, knowledge)
+        plan = self._ground_text(task, objects, knowledge)
+        plan = self._apply_order(plan, objects, knowledge)
+        return self._apply_inserts(plan, objects, knowledge)
+
+    def _ground_text(self, task: str, objects: list[SceneObject], knowledge: Sequence[Any]) -> list[SkillCall]:
         text = normalize(task)
         single = self.library.parse(task)
         for rx, kind in GRAMMAR:
@@ -97,6 +108,8 @@ class RuleBasedPolicy(HighLevelPolicy):
                 continue
             if kind == "put":
                 return self._ground_put(m["x"], m["y"], objects)
+            if kind == "away":
+                return self._ground_away(m["x"], objects, knowledge)
             cab = self._resolve(m["y"], objects)
             if cab.category != "cabinet":
                 if single is not None:
@@ -139,11 +152,109 @@ class RuleBasedPolicy(HighLevelPolicy):
             plan.append(SkillCall("place", {"target": tname}))
         return plan
 
+    # ----- task-level knowledge -----
+    def _use(self, item: Any) -> None:
+        if all(getattr(u, "id", u) != getattr(item, "id", item) for u in self._used):
+            self._used.append(item)
+
+    def _apply_aliases(self, task: str, objects: list[SceneObject], knowledge: Sequence[Any]) -> str:
+        cats = {o.category for o in objects}
+        for item in knowledge:
+            e = getattr(item, "effect", {})
+            if e.get("type") == "alias" and e.get("means") in cats:
+                new = re.sub(rf"\b{re.escape(e['word'])}\b", e["means"], task, flags=re.IGNORECASE)
+                if new != task:
+                    task = new
+                    self._use(item)
+        return task
+
+    def _ground_away(self, x: str, objects: list[SceneObject], knowledge: Sequence[Any]) -> list[SkillCall]:
+        """'put away the apple': where it goes is a preference, else the nearest container."""
+        items = match_objects(x, objects) if _is_group(x) else [self._resolve(x, objects)]
+        items = [o for o in items if o.attributes.get("graspable")]
+        if not items:
+            raise PolicyError(f"nothing to put away matches {x!r}")
+        plan: list[SkillCall] = []
+        containers = [o for o in objects if o.attributes.get("container") and o.category != "cabinet"]
+        if not containers:
+            raise PolicyError("there is no container to put things away in")
+        for o in sorted(items, key=lambda o: float(np.hypot(*o.position[:2]))):
+            target = None
+            for item in knowledge:
+                e = getattr(item, "effect", {})
+                if e.get("type") == "preference" and e.get("applies_to") in (o.category, o.attributes.get("group")):
+                    try:
+                        target = resolve(str(e["target"]), objects)
+                    except (UnknownObjectError, AmbiguousObjectError):
+                        continue
+                    self._use(item)
+                    break
+            if target is None:
+                target = min(containers, key=lambda c: float(np.linalg.norm(c.position[:2] - o.position[:2])))
+            if not already_in(o, target):
+                plan += [SkillCall("pick", {"object": _name_for(o, objects)}),
+                         SkillCall("place", {"target": _name_for(target, objects)})]
+        return plan
+
+    def _apply_order(self, plan: list[SkillCall], objects: list[SceneObject], knowledge: Sequence[Any]) -> list[SkillCall]:
+        for item in knowledge:
+            e = getattr(item, "effect", {})
+            if e.get("type") != "plan" or e.get("op") != "order":
+                continue
+            pairs, i = [], 0
+            while i < len(plan):  # group pick+place pairs so they move together
+                n = 2 if plan[i].skill == "pick" and i + 1 < len(plan) and plan[i + 1].skill == "place" else 1
+                pairs.append(plan[i:i + n])
+                i += n
+
+            def first(pair: list[SkillCall]) -> int:
+                desc = pair[0].args.get("object", "") if pair[0].skill == "pick" else ""
+                _, cats, _, _ = parse_description(desc)
+                return 0 if e.get("first") in cats else 1
+
+            ordered = sorted(pairs, key=first)  # stable: the rest keep their order
+            if ordered != pairs:
+                self._use(item)
+            plan = [c for pair in ordered for c in pair]
+        return plan
+
+    def _apply_inserts(self, plan: list[SkillCall], objects: list[SceneObject], knowledge: Sequence[Any]) -> list[SkillCall]:
+        for item in knowledge:
+            e = getattr(item, "effect", {})
+            if e.get("type") != "plan" or e.get("op") != "insert_before":
+                continue
+            anchor = e.get("anchor") or {}
+            for i, c in enumerate(plan):
+                _, cats, _, _ = parse_description(" ".join(str(v) for v in c.args.values()))
+                if c.skill == anchor.get("skill") and (not anchor.get("object_category") or anchor["object_category"] in cats):
+                    steps = [self.library.parse(t) for t in e.get("steps", [])]
+                    steps = [s for s in steps if s is not None and not self._already_done(s, objects)
+                             and all(p.skill != s.skill or p.args != s.args for p in plan[:i])]
+                    if steps:
+                        plan[i:i] = steps
+                        self._use(item)
+                    break
+        return plan
+
+    @staticmethod
+    def _already_done(call: SkillCall, objects: list[SceneObject]) -> bool:
+        cab = next((o for o in objects if o.category == "cabinet"), None)
+        if call.skill == "open_drawer":
+            return cab is None or cab.state.get("drawer_open", 0.0) >= 0.1
+        if call.skill == "close_drawer":
+            return cab is None or cab.state.get("drawer_open", 0.0) <= 0.02
+        return False
+
+    def knowledge_used(self) -> list[Any]:
+        return list(self._used)
+
     # ----- the contract -----
     def next_step(self, observation: dict[str, Any], task: str, history: Sequence[Step], knowledge: Sequence[Any]) -> SkillCall | Done:
         objects = observation.get("perception.objects", [])
         if task != self._task:
-            self._task, self._plan, self._retries, self._seen_history = task, self.ground(task, objects, observation), 0, len(history)
+            self._knowledge = list(knowledge)
+            self._task, self._plan, self._retries, self._seen_history = (
+                task, self.ground(task, objects, observation, self._knowledge), 0, len(history))
             if self._target_override:
                 self._apply_target(self._target_override)
         new = list(history[self._seen_history :])
@@ -161,7 +272,7 @@ class RuleBasedPolicy(HighLevelPolicy):
 
     def replan(self, observation: dict[str, Any], task: str, reason: str = "") -> None:
         objects = observation.get("perception.objects", [])
-        self._plan = self.ground(task, objects, observation)
+        self._plan = self.ground(task, objects, observation, getattr(self, "_knowledge", []))
         if self._target_override:
             self._apply_target(self._target_override)
         self._task = task
@@ -188,7 +299,9 @@ class RuleBasedPolicy(HighLevelPolicy):
             i = idx[0]
             pair = self._plan[i : i + 2] if i + 1 < len(self._plan) and self._plan[i + 1].skill == "place" else self._plan[i : i + 1]
             del self._plan[i : i + len(pair)]
-            self._plan[0:0] = pair
+            # a leading place belongs to the object already in the hand: it stays first
+            at = 1 if self._plan and self._plan[0].skill == "place" else 0
+            self._plan[at:at] = pair
             return f"will do the {edit.before} first"
         if edit.op == "replace" and edit.target:
             self._target_override = edit.target

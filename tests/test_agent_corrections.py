@@ -34,7 +34,7 @@ class Trace:
 
     def start_episode(self, task: str, meta: dict[str, Any]) -> None: ...
 
-    def add_frame(self, observation, action, instruction, intervention, events) -> None:
+    def add_frame(self, observation, action, instruction, intervention, events, source="policy") -> None:
         self.ee.append(np.asarray(observation["observation.state"][:3], float))
         self.quat.append(np.asarray(observation["observation.state"][3:7], float))
         self.grip.append(float(action["gripper"]))

@@ -1,0 +1,321 @@
+"""The knowledge base in the loop: retrieve before each step, learn after each episode.
+
+- Task-level items (preferences, aliases, plan constraints) relevant to the scene go to
+  the high-level policy, which reports the ones it actually used.
+- Skill-level items are retrieved per step by text similarity of "<skill> <object>" plus
+  visual similarity of the object's crop, filtered to the same skill and object category,
+  above a threshold; among conflicting items the one with more evidence, then the most
+  recent, wins. Their values become the skill's parameters.
+- Every applied item is shown to the operator and logged in the episode.
+- After the episode, corrections are distilled into items (duplicates reinforce the
+  existing item instead of adding one), and applied items are scored: contradicted when
+  the operator corrected the same step, success or failure otherwise.
+"""
+from __future__ import annotations
+
+import getpass
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from corrections_kb.distill import Distiller, RuleDistiller
+from corrections_kb.errors import KBError
+from corrections_kb.knowledge import Knowledge
+from robot.describe import AmbiguousObjectError, UnknownObjectError, resolve
+from robot.errors import CorrigoError
+from robot.types import SceneObject
+from skills.base import SkillCall
+
+if TYPE_CHECKING:
+    from agent.loop import Agent, EpisodeResult
+
+SLOT_OF = {"pick": "object", "push": "object", "place": "target", "open_drawer": "object", "close_drawer": "object"}
+STEP_KINDS = ("motion", "rotate", "skill", "speed")  # corrections that contradict a skill-level item
+
+
+@dataclass
+class AppliedKnowledge:
+    item: Knowledge
+    overrides: dict[str, Any] = field(default_factory=dict)
+    speed_scale: float | None = None
+    similarity: float | None = None
+
+    @property
+    def id(self) -> int:
+        return int(self.item.id or 0)
+
+    def describe(self) -> str:
+        ep = self.item.provenance.get("episode") or "?"
+        return f"using: {self.item.statement} (learned in episode {ep})"
+
+
+def _words(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+class KnowledgeBridge:
+    """Implements the agent's `KnowledgeSource` on a knowledge store."""
+
+    def __init__(self, store: Any, *, operator: str | None = None, user: str | None = None, site: str | None = None,
+                 threshold: float = 0.5, visual: bool = True, learn: bool = True, distiller: Distiller | None = None,
+                 embed_text: Any = None, embed_image: Any = None, defer: bool = False) -> None:
+        self.store = store
+        self.operator = operator or _whoami()
+        self.user, self.site = user, site
+        self.threshold = threshold
+        self.visual = visual
+        self.learn = learn
+        self.distiller = distiller or RuleDistiller()
+        self._embed_text = embed_text
+        self._embed_image = embed_image
+        self._step_crops: dict[int, np.ndarray] = {}
+        self._applied_steps: list[tuple[int, AppliedKnowledge]] = []
+        self._task_items: list[Knowledge] = []
+        self._failed_here: set[int] = set()
+        # defer=True: keep new items and use counts for the caller to commit later (parallel evaluation)
+        self.defer = defer
+        self.pending_uses: list[tuple[int, str, str]] = []
+        self.pending_items: list[Knowledge] = []
+
+    # ----- embeddings (lazy: the models load on first use) -----
+    def text_vec(self, text: str) -> np.ndarray:
+        if self._embed_text is None:
+            from corrections_kb.embed import embed_text
+
+            self._embed_text = embed_text
+        return np.asarray(self._embed_text(text), np.float32).reshape(-1)
+
+    def image_vec(self, crop: np.ndarray) -> np.ndarray:
+        if self._embed_image is None:
+            from corrections_kb.embed import embed_image
+
+            self._embed_image = embed_image
+        return np.asarray(self._embed_image(crop), np.float32).reshape(-1)
+
+    def _crop(self, obj: SceneObject, observation: dict[str, Any]) -> np.ndarray | None:
+        """The object's crop from the front camera's segmentation, when cameras are on."""
+        if not self.visual:
+            return None
+        rgb, seg = observation.get("observation.images.front"), observation.get("observation.segmentation.front")
+        if rgb is None or seg is None or obj.seg_id < 0:
+            return None
+        mask = np.asarray(seg) == obj.seg_id
+        if mask.sum() < 12:  # hidden or too small to say anything
+            return None
+        from corrections_kb.embed import crop_from_mask
+
+        return crop_from_mask(np.asarray(rgb), mask)
+
+    # ----- retrieval -----
+    def step_failed(self, step_index: int) -> None:
+        """A step failed with knowledge applied: do not retry it with the same items this episode."""
+        for i, a in self._applied_steps:
+            if i == step_index:
+                self._failed_here.add(a.id)
+
+    def for_task(self, task: str, objects: list[SceneObject]) -> list[Knowledge]:
+        self._applied_steps, self._step_crops, self._failed_here = [], {}, set()
+        cats = {o.category for o in objects} | {str(o.attributes.get("group")) for o in objects}
+        words = _words(task)
+        out = []
+        task_vec = None
+        for item in self.store.list(kind="task", user=self.user, site=self.site):
+            e = item.effect
+            typ = e.get("type")
+            if typ == "alias":
+                ok = e.get("word") in words and e.get("means") in cats
+            elif typ == "preference":
+                ok = e.get("applies_to") in cats
+            elif typ == "plan" and e.get("op") == "order":
+                ok = e.get("first") in cats
+            elif typ in ("plan", "note"):
+                if task_vec is None:
+                    task_vec = self.text_vec(task)
+                ref = self.text_vec(str(item.provenance.get("task") or item.statement))
+                ok = float(task_vec @ ref) / (np.linalg.norm(task_vec) * np.linalg.norm(ref) + 1e-9) >= 0.6
+            else:
+                ok = False
+            if ok:
+                out.append(item)
+        out.sort(key=lambda k: k.rank_key if hasattr(k, "rank_key") else 0, reverse=True)
+        self._task_items = out
+        return out
+
+    def for_step(self, task: str, call: SkillCall, objects: list[SceneObject], observation: dict[str, Any],
+                 step_index: int = 0) -> list[AppliedKnowledge]:
+        slot = SLOT_OF.get(call.skill)
+        desc = call.args.get(slot) if slot else None
+        if not desc:
+            return []
+        try:
+            obj = resolve(desc, objects)
+        except (UnknownObjectError, AmbiguousObjectError):
+            return []
+        crop = self._crop(obj, observation)
+        if crop is not None:
+            self._step_crops[step_index] = crop
+        query_text = self.text_vec(f"{call.skill} {obj.description}")
+        query_img = self.image_vec(crop) if crop is not None else None
+        hits = self.store.search(query_text, query_img, k=8,
+                                 filters={"kind": "skill", "skill": call.skill, "object_category": obj.category,
+                                          "user": self.user, "site": self.site})
+        best: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        for h in hits:
+            if h.score < self.threshold or h.knowledge.id in self._failed_here or _discredited(h.knowledge):
+                continue
+            e = h.knowledge.effect
+            key = e.get("param") if e.get("type") == "param" else e.get("type")
+            # conflicts: more evidence first, then the most recent
+            rank = (h.knowledge.successes - 2 * h.knowledge.contradictions, h.knowledge.updated_at or 0, h.score)
+            if key not in best or rank > best[key][0]:
+                best[key] = (rank, h)
+        applied = []
+        for _, h in best.values():
+            e = h.knowledge.effect
+            a = AppliedKnowledge(h.knowledge, similarity=h.score)
+            if e.get("type") == "param" and "value" in e:
+                a.overrides[e["param"]] = e["value"]
+            elif e.get("type") == "speed":
+                a.speed_scale = float(e.get("scale", 1.0))
+            else:
+                continue
+            applied.append(a)
+            self._applied_steps.append((step_index, a))
+        return applied
+
+    # ----- learning -----
+    def end_episode(self, agent: "Agent", result: "EpisodeResult") -> list[int]:
+        episode = self.episode_log(agent, result)
+        corrections = episode["corrections"]
+        # score what was applied
+        for step_index, a in self._applied_steps:
+            step = result.steps[step_index] if step_index < len(result.steps) else None
+            contradicted = step is not None and any(
+                c["applied"] and c["parsed"].get("kind") in STEP_KINDS and step.t_start - 1e-6 <= c["t"] <= step.t_end + 1e-6
+                for c in corrections)
+            outcome = "contradicted" if contradicted else ("success" if step is not None and step.ok else "failure")
+            self._use(a.id, outcome, episode["episode"])
+        used_task = [k for k in self._task_items if k.id in set(agent.task_knowledge_used)]
+        plan_fixes = any(c["applied"] and c["parsed"].get("kind") in ("plan", "object") for c in corrections)
+        for k in used_task:
+            self._use(int(k.id), "contradicted" if plan_fixes else ("success" if result.success else "failure"),
+                      episode["episode"])
+        if not self.learn:
+            return []
+        new = self.distiller.distill(episode)
+        for item in new:
+            item.scope = {**item.scope, "user": self.user, "site": self.site}
+            item.text_embedding = self.text_vec(_key_text(item))
+            crop = self._crop_for(item, episode)
+            if crop is not None:
+                item.visual_embedding = self.image_vec(crop)
+        if self.defer:
+            self.pending_items += new
+            return []
+        return commit(self.store, [], new)
+
+    def _use(self, item_id: int, outcome: str, episode: str) -> None:
+        if self.defer:
+            self.pending_uses.append((item_id, outcome, episode))
+            return
+        try:
+            self.store.record_use(item_id, outcome, {"episode": episode})
+        except KBError:
+            pass  # an item removed meanwhile: nothing to score
+
+    def _crop_for(self, item: Knowledge, episode: dict[str, Any]) -> np.ndarray | None:
+        if item.kind != "skill":
+            return None
+        for i, step in enumerate(episode["steps"]):
+            if step["call"]["skill"] == item.scope.get("skill") and i in self._step_crops:
+                ref = step.get("object") if step["call"]["skill"] == "pick" else step.get("target")
+                if ref and ref.get("category") == item.scope.get("object_category"):
+                    return self._step_crops[i]
+        return None
+
+    def episode_log(self, agent: "Agent", result: "EpisodeResult") -> dict[str, Any]:
+        return {
+            "episode": agent.episode_id, "task": result.task, "operator": self.operator, "success": result.success,
+            "time": time.time(),
+            "steps": [vars(s).copy() for s in result.steps],
+            "corrections": [{"t": c.t, "text": c.text, "parsed": c.parsed, "reply": c.reply, "applied": c.applied,
+                             "context": c.context} for c in result.corrections],
+            "episode_params": {k: dict(v) for k, v in agent.episode_params.items()},
+        }
+
+    def close(self) -> None:
+        close = getattr(self.store, "close", None)
+        if close:
+            close()
+
+
+def commit(store: Any, uses: list[tuple[int, str, str]], items: list[Knowledge]) -> list[int]:
+    """Record use outcomes, then add new items; an item said again reinforces the existing one."""
+    for item_id, outcome, episode in uses:
+        try:
+            store.record_use(item_id, outcome, {"episode": episode})
+        except KBError:
+            pass  # an item removed meanwhile: nothing to score
+    ids = []
+    existing = store.list(kind=None, active_only=True, with_embeddings=False)
+    for item in items:
+        same = next((k for k in existing if _same_effect(k, item) and _scope_key(k) == _scope_key(item)), None)
+        if same is not None:
+            store.record_use(int(same.id), "success", {"episode": item.provenance.get("episode"), "reinforced": True})
+            continue
+        new_id = store.add(item)
+        ids.append(new_id)
+        existing.append(store.get(new_id))
+    return ids
+
+
+def _same_effect(a: Knowledge, b: Knowledge, tol: float = 0.01) -> bool:
+    """Equal effects, with parameter values equal within `tol` (1 cm, or 0.01 rad)."""
+    ea, eb = a.effect, b.effect
+    if ea == eb:
+        return True
+    if ea.get("type") != "param" or {k: v for k, v in ea.items() if k != "value"} != {k: v for k, v in eb.items() if k != "value"}:
+        return False
+    va, vb = np.atleast_1d(np.asarray(ea.get("value"), float)), np.atleast_1d(np.asarray(eb.get("value"), float))
+    return va.shape == vb.shape and bool(np.all(np.abs(va - vb) <= tol))
+
+
+def _discredited(k: Knowledge) -> bool:
+    """More failures and contradictions than successes, at least twice: stop applying it."""
+    failures = max(0, k.uses - k.successes - k.contradictions)
+    return failures + 2 * k.contradictions - k.successes >= 2
+
+
+def _scope_key(k: Knowledge) -> tuple[Any, ...]:
+    s = k.scope
+    return (s.get("skill"), s.get("object_category"), s.get("task") if k.effect.get("type") in ("plan", "note") else None)
+
+
+def _key_text(item: Knowledge) -> str:
+    """The text an item is found by: '<skill> <object>' for skill items, the statement otherwise."""
+    if item.kind == "skill":
+        return f"{item.scope.get('skill') or ''} {item.scope.get('object') or item.scope.get('object_category') or ''}".replace("_", " ").strip()
+    return item.statement
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+def open_knowledge(spec: str, **kwargs: Any) -> KnowledgeBridge:
+    """`--kb PATH` or `--kb sqlite:PATH`: a bridge on that store."""
+    from corrections_kb.store import open_store
+
+    return KnowledgeBridge(open_store(spec), **kwargs)
+
+
+def new_episode_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

@@ -1,0 +1,280 @@
+"""Distillation: an episode's corrections -> `Knowledge` items.
+
+The input is a plain-dict episode log (the agent builds it; this package imports
+nothing above it):
+
+    {"episode": str, "task": str, "operator": str | None, "success": bool | None, "time": float,
+     "steps": [{"instruction", "call": {"skill", "args"}, "source", "ok", "interrupted",
+                "t_start", "t_end", "params": {...}, "offset": [x, y, z], "yaw_offset",
+                "object": SceneObject-dict | None, "target": SceneObject-dict | None}],
+     "corrections": [{"t", "text", "parsed": Correction-dict, "reply", "applied", "context": {...}}],
+     "episode_params": {skill: {param: value}}}
+
+Rules (the default, deterministic distiller; an LLM distiller can implement the
+same `Distiller` protocol):
+- skill-level, from motion and rotate: the nudges accumulated during one successful
+  step become one parameter value, expressed in the object's frame (pick: grasp_offset
+  and grasp_yaw; place: offset in the target's frame), so it holds wherever the object is;
+- skill-level, from skill corrections: the parameter value the episode ended with;
+- skill-level, from speed corrections: a speed scale for that skill and object category;
+- task-level, from plan corrections: steps to insert before an anchor, an order between
+  object categories, a preferred target (replace);
+- task-level, from object corrections naming another category: an alias ("cup" -> "mug");
+- task-level, from preferences: "always put X in Y" as a preferred target, "X before Y"
+  as an order, anything else as a note that is shown but changes nothing.
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+from typing import Any, Iterable, Protocol
+
+import numpy as np
+
+from corrections_kb.knowledge import Knowledge
+
+MIN_OFFSET_M = 0.003  # smaller accumulated nudges are noise, not knowledge
+MIN_YAW_RAD = 0.03
+
+# category words -> category (kept small and local: this package imports nothing above it)
+_CATEGORY = {
+    "block": "block", "blocks": "block", "cube": "block", "cubes": "block", "bowl": "bowl", "bowls": "bowl",
+    "plate": "plate", "plates": "plate", "basket": "basket", "mug": "mug", "mugs": "mug", "cup": "cup", "cups": "cup",
+    "apple": "apple", "apples": "apple", "orange": "orange", "oranges": "orange", "lemon": "lemon", "lemons": "lemon",
+    "banana": "banana", "bananas": "banana", "jug": "jug", "jugs": "jug", "pitcher": "jug", "drawer": "cabinet",
+    "cabinet": "cabinet", "fruit": "fruit", "fruits": "fruit",
+}
+_GROUP_OF = {"apple": "fruit", "orange": "fruit", "lemon": "fruit", "banana": "fruit"}
+
+
+class Distiller(Protocol):
+    def distill(self, episode: dict[str, Any]) -> list[Knowledge]: ...
+
+
+def category_of(description: str | None) -> str | None:
+    """The category (or group) a description names, if exactly one."""
+    if not description:
+        return None
+    found = {_CATEGORY[w] for w in re.findall(r"[a-z]+", description.lower()) if w in _CATEGORY}
+    return found.pop() if len(found) == 1 else None
+
+
+def _yaw(quat_xyzw: Iterable[float]) -> float:
+    x, y, z, w = quat_xyzw
+    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def to_object_frame(vec_world: Iterable[float], obj: dict[str, Any]) -> np.ndarray:
+    """A base-frame vector expressed in an object's frame (rotation about z only)."""
+    v = np.asarray(list(vec_world), float)
+    a = -_yaw(obj["quat_xyzw"])
+    c, s = math.cos(a), math.sin(a)
+    return np.array([c * v[0] - s * v[1], s * v[0] + c * v[1], v[2]])
+
+
+def describe_offset(v: Iterable[float]) -> str:
+    """'5 cm along +x and 1 cm down' for an object-frame offset."""
+    v = list(v)
+    parts = []
+    for axis, name in enumerate("xyz"):
+        if abs(v[axis]) >= 0.005:
+            cm = abs(v[axis]) * 100
+            if name == "z":
+                parts.append(f"{cm:.0f} cm {'higher' if v[axis] > 0 else 'lower'}")
+            else:
+                parts.append(f"{cm:.0f} cm along {'+' if v[axis] > 0 else '-'}{name}")
+    return " and ".join(parts) or "at the centre"
+
+
+def _plural(category: str) -> str:
+    return category if category in ("fruit",) else category + "s"
+
+
+class RuleDistiller:
+    """The default deterministic distiller (see the module docstring)."""
+
+    def distill(self, episode: dict[str, Any]) -> list[Knowledge]:
+        items: list[Knowledge] = []
+        items += self._from_nudges(episode)
+        items += self._from_skill_corrections(episode)
+        items += self._from_speed(episode)
+        for c in episode.get("corrections", []):
+            if not c.get("applied"):
+                continue
+            kind = c.get("parsed", {}).get("kind")
+            if kind == "plan":
+                items += self._from_plan(episode, c)
+            elif kind == "object":
+                items += self._from_object(episode, c)
+            elif kind == "preference":
+                items += self._from_preference(episode, c)
+        return items
+
+    # ----- helpers -----
+    def _provenance(self, episode: dict[str, Any], utterances: list[str]) -> dict[str, Any]:
+        return {"episode": str(episode.get("episode", "")), "time": float(episode.get("time", time.time())),
+                "operator": episode.get("operator"), "utterances": utterances, "task": episode.get("task", "")}
+
+    def _utterances_in(self, episode: dict[str, Any], step: dict[str, Any], kinds: tuple[str, ...]) -> list[str]:
+        out = []
+        for c in episode.get("corrections", []):
+            if c.get("applied") and c.get("parsed", {}).get("kind") in kinds and \
+                    step["t_start"] - 1e-6 <= c["t"] <= step["t_end"] + 1e-6:
+                out.append(c["text"])
+        return out
+
+    # ----- skill level -----
+    def _from_nudges(self, episode: dict[str, Any]) -> list[Knowledge]:
+        items = []
+        for step in episode.get("steps", []):
+            skill = step["call"]["skill"]
+            if not step.get("ok") or skill not in ("pick", "place"):
+                continue
+            offset = np.asarray(step.get("offset") or [0, 0, 0], float)
+            yaw = float(step.get("yaw_offset") or 0.0)
+            ref = step.get("object") if skill == "pick" else step.get("target")
+            if ref is None or (np.linalg.norm(offset) < MIN_OFFSET_M and abs(yaw) < MIN_YAW_RAD):
+                continue
+            utter = self._utterances_in(episode, step, ("motion", "rotate"))
+            cat = ref["category"]
+            params = step.get("params", {})
+            if np.linalg.norm(offset) >= MIN_OFFSET_M:
+                param = "grasp_offset" if skill == "pick" else "offset"
+                base = np.asarray(params.get(param, [0, 0, 0]), float)
+                value = base + to_object_frame(offset, ref)
+                verb = "grasp" if skill == "pick" else "place things on/in"
+                items.append(Knowledge(
+                    kind="skill",
+                    statement=f"{verb} {_plural(cat)} {describe_offset(value)} in the {cat}'s frame",
+                    effect={"type": "param", "skill": skill, "param": param, "value": [round(float(x), 4) for x in value],
+                            "frame": "object"},
+                    scope={"skill": skill, "object_category": cat, "object": ref.get("name")},
+                    provenance=self._provenance(episode, utter)))
+            if skill == "pick" and abs(yaw) >= MIN_YAW_RAD:
+                value = float(params.get("grasp_yaw", 0.0)) + yaw
+                items.append(Knowledge(
+                    kind="skill",
+                    statement=f"grasp {_plural(cat)} turned {math.degrees(value):.0f} degrees",
+                    effect={"type": "param", "skill": "pick", "param": "grasp_yaw", "value": round(value, 4)},
+                    scope={"skill": "pick", "object_category": cat, "object": ref.get("name")},
+                    provenance=self._provenance(episode, utter)))
+        return items
+
+    def _from_skill_corrections(self, episode: dict[str, Any]) -> list[Knowledge]:
+        items = []
+        final = episode.get("episode_params", {})
+        seen: set[tuple[str, str]] = set()
+        for c in episode.get("corrections", []):
+            p = c.get("parsed", {})
+            if not c.get("applied") or p.get("kind") != "skill":
+                continue
+            skill, param = p.get("skill"), p.get("param")
+            if (skill, param) in seen or param not in final.get(skill, {}):
+                continue
+            seen.add((skill, param))
+            obj = (c.get("context") or {}).get("object")
+            cat = obj["category"] if obj and (c.get("context") or {}).get("call", {}) and \
+                (c["context"]["call"] or {}).get("skill") == skill else None
+            value = final[skill][param]
+            shown = ", ".join(f"{v:.3g}" for v in value) if isinstance(value, list) else f"{value:.3g}"
+            items.append(Knowledge(
+                kind="skill",
+                statement=f"{skill.replace('_', ' ')}: {param.replace('_', ' ')} = {shown}" + (f" for {_plural(cat)}" if cat else ""),
+                effect={"type": "param", "skill": skill, "param": param, "value": value},
+                scope={"skill": skill, "object_category": cat},
+                provenance=self._provenance(episode, [c["text"]])))
+        return items
+
+    def _from_speed(self, episode: dict[str, Any]) -> list[Knowledge]:
+        items = []
+        for c in episode.get("corrections", []):
+            p = c.get("parsed", {})
+            ctx = c.get("context") or {}
+            if not c.get("applied") or p.get("kind") != "speed" or not ctx.get("call"):
+                continue
+            skill = ctx["call"]["skill"]
+            obj = ctx.get("object")
+            cat = obj["category"] if obj else None
+            scale = float(p.get("speed_scale") or 1.0)
+            items.append(Knowledge(
+                kind="skill",
+                statement=f"{'slower' if scale < 1 else 'faster'} ({scale:.2g}x) when I {skill.replace('_', ' ')}"
+                          + (f" {_plural(cat)}" if cat else ""),
+                effect={"type": "speed", "skill": skill, "scale": scale},
+                scope={"skill": skill, "object_category": cat},
+                provenance=self._provenance(episode, [c["text"]])))
+        return items
+
+    # ----- task level -----
+    def _from_plan(self, episode: dict[str, Any], c: dict[str, Any]) -> list[Knowledge]:
+        p = c["parsed"]
+        ctx = c.get("context") or {}
+        prov = self._provenance(episode, [c["text"]])
+        task = episode.get("task", "")
+        op = p.get("plan_op")
+        if op == "insert" and p.get("instructions"):
+            call = ctx.get("call") or {}
+            obj = ctx.get("object")
+            anchor = {"skill": call.get("skill"), "object_category": obj["category"] if obj else None}
+            steps = list(p["instructions"])
+            what = f"{call.get('skill', 'starting').replace('_', ' ')}" + (f" {_plural(anchor['object_category'])}" if anchor["object_category"] else "")
+            return [Knowledge(kind="task", statement=f"{' and '.join(steps)} before {what}",
+                              effect={"type": "plan", "op": "insert_before", "steps": steps, "anchor": anchor},
+                              scope={"task": task}, provenance=prov)]
+        if op == "reorder" and p.get("before"):
+            first, then = category_of(p["before"]) or p["before"], category_of(p.get("after")) or p.get("after")
+            return [Knowledge(kind="task", statement=f"do the {first} before the {then or 'rest'}",
+                              effect={"type": "plan", "op": "order", "first": first, "then": then},
+                              scope={"task": task}, provenance=prov)]
+        if op == "replace" and p.get("target"):
+            held = ctx.get("held") or (ctx.get("object") or {}).get("name")
+            applies = _category_from_name(held) or category_of((ctx.get("call") or {}).get("args", {}).get("object"))
+            if applies is None:
+                return []
+            group = _GROUP_OF.get(applies, applies)
+            target = p["target"]
+            return [Knowledge(kind="task", statement=f"put {_plural(group)} in the {target}",
+                              effect={"type": "preference", "applies_to": group, "target": target},
+                              scope={"object_category": group}, provenance=prov)]
+        return []
+
+    def _from_object(self, episode: dict[str, Any], c: dict[str, Any]) -> list[Knowledge]:
+        p = c["parsed"]
+        ctx = c.get("context") or {}
+        old = (ctx.get("object") or {}).get("category")
+        new = category_of(p.get("target"))
+        task = episode.get("task", "").lower()
+        if not old or not new or old == new or new == "fruit":
+            return []
+        word = next((w for w, cat in _CATEGORY.items() if cat == old and re.search(rf"\b{w}\b", task)), None)
+        if word is None:  # the wrong object did not come from the operator's own words
+            return []
+        return [Knowledge(kind="task", statement=f"when the user says '{word}' they mean the {new}",
+                          effect={"type": "alias", "word": word, "means": new},
+                          scope={}, provenance=self._provenance(episode, [c["text"]]))]
+
+    def _from_preference(self, episode: dict[str, Any], c: dict[str, Any]) -> list[Knowledge]:
+        p = c["parsed"]
+        statement = (p.get("statement") or c["text"]).strip().lower()
+        prov = self._provenance(episode, [c["text"]])
+        m = re.search(r"\b(?:put|place|keep|store|have)\s+(?:the\s+|all\s+(?:the\s+)?|my\s+)?([a-z ]+?)\s+(?:in|into|on)\s+(?:the\s+)?([a-z ]+?)\s*$", statement)
+        if m and category_of(m[1]):
+            group = category_of(m[1])
+            return [Knowledge(kind="task", statement=statement,
+                              effect={"type": "preference", "applies_to": group, "target": m[2].strip()},
+                              scope={"object_category": group}, provenance=prov)]
+        m = re.search(r"\b([a-z]+)s?\s+(?:before|first)\b(?:\s+(?:the\s+)?([a-z]+))?", statement)
+        if m and category_of(m[1]):
+            return [Knowledge(kind="task", statement=statement,
+                              effect={"type": "plan", "op": "order", "first": category_of(m[1]),
+                                      "then": category_of(m[2]) if m[2] else None},
+                              scope={}, provenance=prov)]
+        return [Knowledge(kind="task", statement=statement, effect={"type": "note"}, scope={}, provenance=prov)]
+
+
+def _category_from_name(name: str | None) -> str | None:
+    """'red_apple' -> 'apple'."""
+    if not name:
+        return None
+    return category_of(name.replace("_", " "))

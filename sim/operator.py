@@ -1,0 +1,332 @@
+"""A simulated operator: watches privileged sim state and speaks like a person.
+
+It sees what a person standing by the robot would see (where things are, where the
+gripper is going, what the agent says it is doing) and has intents the agent cannot
+know in advance: how an object must be grasped, where things should go, in what
+order, what its own words mean. It only ever communicates through text, delivered
+after a human-like delay, through the same channel as a person at a terminal.
+
+Deterministic for a seed. `noise` in [0, 1] adds vague amounts and the odd wrong word.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from robot.describe import match_objects, parse_description
+from robot.geometry import rotate
+from robot.types import SceneObject
+
+# ----- phrasings -----
+STOP = ("stop", "wait!", "hold on", "stop stop", "wait a second", "freeze")
+RESUME = ("continue", "ok, go on", "go ahead", "carry on", "ok continue", "now go on")
+CONFIRM = ("good", "perfect", "yes, that's it", "nice", "great job", "that's right")
+NUDGE_EXACT = ("move {d} {dir}", "{d} {dir}", "go {d} {dir}", "a bit more {dir}, about {d}", "{dir} by {d}")
+NUDGE_VAGUE = ("a bit {dir}", "a little more {dir}", "slightly {dir}", "more {dir}")
+WRONG_TARGET = ("no, put it in the {t} instead", "not there, the {t}", "put it in the {t} instead",
+                "no no, in the {t} instead")
+PREFER = ("I'd rather have the {g} in the {t}", "always put {g} in the {t}", "{g} goes in the {t}, please remember",
+          "from now on put {g} in the {t}")
+MEANT = ("no, I meant the {m}", "not that one, the {m}", "I meant the {m}", "wrong one, the {m}")
+ORDER = ("do the {a} first", "the {a} before the {b}", "first the {a}", "do the {a} before the {b}")
+DIRS_ROBOT = {(0, 1): "to the left", (0, -1): "to the right", (1, 0): "forward", (-1, 0): "back"}
+DIRS_FACING = {(0, 1): "to the right", (0, -1): "to the left", (1, 0): "toward me", (-1, 0): "away from me"}
+
+
+class EndEffector(Protocol):
+    def __call__(self) -> np.ndarray: ...
+
+
+@dataclass
+class Intent:
+    """What the operator wants and the agent cannot know. Subclasses decide what to say."""
+
+    name: str = ""
+
+    def watch(self, op: "SimulatedOperator", t: float, instruction: str, stopped: bool) -> list[str] | None:
+        return None
+
+    def satisfied(self, op: "SimulatedOperator") -> bool:
+        return True
+
+    def reset(self) -> None:
+        """Forget per-episode state."""
+
+
+@dataclass
+class GraspPoint(Intent):
+    """Objects of `category` must be grasped at `offset` (object frame); it stops the arm and nudges."""
+
+    category: str = "jug"
+    offset: tuple[float, float, float] | None = None  # None: the object's `handle_offset` attribute
+    tolerance_m: float = 0.012
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"grasp {self.category}s by the handle"
+        self._state = "watch"
+        self._nudges = 0
+
+    def reset(self) -> None:
+        self._state, self._nudges = "watch", 0
+
+    def target(self, obj: SceneObject) -> np.ndarray:
+        off = np.asarray(self.offset if self.offset is not None else obj.attributes.get("handle_offset", (0, 0, 0)), float)
+        return obj.position + rotate(obj.quat_xyzw, off)
+
+    def watch(self, op: "SimulatedOperator", t: float, instruction: str, stopped: bool) -> list[str] | None:
+        m = re.match(r"pick up the (.+)$", instruction)
+        if not m:
+            if self._state != "watch" and not instruction.startswith("move"):
+                self._state = "watch"
+            return None
+        objs = [o for o in match_objects(m[1], op.objects()) if o.category == self.category]
+        if len(objs) != 1:
+            return None
+        obj = objs[0]
+        ee = op.ee()
+        goal = self.target(obj)
+        err = goal[:2] - ee[:2]
+        grasp_z = obj.position[2] + float(obj.attributes.get("grasp_height", 0.05))
+        # Where the gripper aims is clear once it stops moving sideways above the object;
+        # it must be stopped while still high, before the fingers come down on it.
+        lined_up = op.xy_speed() < 0.03 and ee[2] > grasp_z + 0.04 and np.linalg.norm(ee[:2] - obj.position[:2]) < 0.12
+        if self._state == "watch" and lined_up and np.linalg.norm(err) > self.tolerance_m and not stopped:
+            self._state = "stopping"
+            return [op.pick(STOP)]
+        if self._state == "stopping" and stopped:
+            self._state = "nudged"
+            self._nudges += 1
+            return [op.nudge(err)]
+        if self._state == "nudged" and stopped and op.settled():
+            if np.linalg.norm(err) > self.tolerance_m and self._nudges < 4:
+                self._nudges += 1
+                return [op.nudge(err)]
+            self._state = "resumed"
+            return [op.pick(RESUME)]
+        return None
+
+
+@dataclass
+class PreferredContainer(Intent):
+    """Objects of `group` (a category or group like "fruit") belong in `container`."""
+
+    group: str = "fruit"
+    container: str = "basket"
+    teach: bool = True  # also state the preference once, as a person teaching would
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"{self.group} goes in the {self.container}"
+        self._said = False
+
+    def reset(self) -> None:
+        self._said = False
+
+    def _is_group(self, o: SceneObject) -> bool:
+        return o.category == self.group or o.attributes.get("group") == self.group
+
+    def watch(self, op: "SimulatedOperator", t: float, instruction: str, stopped: bool) -> list[str] | None:
+        m = re.match(r"put it (?:in|on) the (.+)$", instruction)
+        if not m or self._said:
+            return None
+        held = op.held()
+        if held is None or not self._is_group(held):
+            return None
+        target = match_objects(m[1], op.objects())
+        if target and target[0].category != self.container:
+            self._said = True
+            out = [op.pick(WRONG_TARGET).format(t=self.container)]
+            if self.teach:
+                out.append(op.pick(PREFER).format(g=self.group, t=self.container))
+            return out
+        return None
+
+    def satisfied(self, op: "SimulatedOperator") -> bool:
+        objs = op.objects()
+        box = [o for o in objs if o.category == self.container]
+        from sim.tasks import inside
+
+        return all(any(inside(o, b) for b in box) for o in objs if self._is_group(o) and op.moved(o))
+
+
+@dataclass
+class Alias(Intent):
+    """When the operator says `word` they mean an object of category `means`."""
+
+    word: str = "cup"
+    means: str = "mug"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"'{self.word}' means the {self.means}"
+        self._said = False
+
+    def reset(self) -> None:
+        self._said = False
+
+    def watch(self, op: "SimulatedOperator", t: float, instruction: str, stopped: bool) -> list[str] | None:
+        m = re.match(r"pick up the (.+)$", instruction)
+        if not m or self._said:
+            return None
+        _, cats, _, _ = parse_description(m[1])
+        if self.word in cats and any(o.category == self.means for o in op.objects()):
+            self._said = True
+            meant = [o for o in op.objects() if o.category == self.means]
+            desc = self.means if len(meant) == 1 else meant[0].description
+            return [op.pick(MEANT).format(m=desc)]
+        return None
+
+
+@dataclass
+class Order(Intent):
+    """Objects of category `first` go before the others (watched at each pick)."""
+
+    first: str = "banana"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"the {self.first} first"
+        self._said = False
+        self.placed: list[str] = []
+
+    def reset(self) -> None:
+        self._said = False
+        self.placed = []
+
+    def watch(self, op: "SimulatedOperator", t: float, instruction: str, stopped: bool) -> list[str] | None:
+        self._track_placements(op)
+        m = re.match(r"pick up the (.+)$", instruction)
+        if not m or self._said:
+            return None
+        objs = match_objects(m[1], op.objects())
+        pending_first = [o for o in op.objects() if o.category == self.first and op.moved(o) is False]
+        if objs and objs[0].category != self.first and pending_first:
+            self._said = True
+            return [op.pick(ORDER).format(a=self.first, b=objs[0].category)]
+        return None
+
+    def _track_placements(self, op: "SimulatedOperator") -> None:
+        """Which categories have landed in a container, in order (what the operator sees)."""
+        from sim.tasks import inside
+
+        objs = op.objects()
+        containers = [c for c in objs if c.attributes.get("container") and c.category != "cabinet"]
+        for o in objs:
+            if o.attributes.get("graspable") and o.category not in self.placed and op.moved(o) \
+                    and any(inside(o, c) for c in containers):
+                self.placed.append(o.category)
+
+
+@dataclass
+class OperatorConfig:
+    seed: int = 0
+    noise: float = 0.0  # probability of a vague amount or a wrong word
+    reaction_s: tuple[float, float] = (0.25, 0.5)
+    stop_reaction_s: tuple[float, float] = (0.1, 0.2)
+    viewpoint: str = "robot"  # the words it uses for left/right: "robot" or "facing" (stands opposite)
+    confirm: bool = True  # says "good" when the task is done and it is happy
+
+
+@dataclass
+class SimulatedOperator:
+    """Watch -> decide -> speak (with a delay). Call `observe` once per control tick."""
+
+    robot: Any  # a SimArm (privileged state)
+    intents: list[Intent] = field(default_factory=list)
+    config: OperatorConfig = field(default_factory=OperatorConfig)
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.config.seed + 104729)
+        self._start = {o.name: o.position.copy() for o in self.robot.scene_objects()}
+        self._last_ee: list[np.ndarray] = []
+        self.said: list[tuple[float, str]] = []
+        self._busy_until = -1.0
+        for i in self.intents:
+            i.reset()
+
+    # ----- what it can see -----
+    def objects(self) -> list[SceneObject]:
+        return self.robot.scene_objects()
+
+    def ee(self) -> np.ndarray:
+        return np.asarray(self.robot.get_observation()["observation.state"][:3], float)
+
+    def held(self) -> SceneObject | None:
+        ee = self.ee()
+        near = [o for o in self.objects() if o.attributes.get("graspable") and o.position[2] > 0.03
+                and np.linalg.norm(o.position[:2] - ee[:2]) < 0.1]
+        return near[0] if near else None
+
+    def moved(self, o: SceneObject) -> bool:
+        start = self._start.get(o.name)
+        return start is not None and float(np.linalg.norm(o.position - start)) > 0.03
+
+    def xy_speed(self) -> float:
+        """Sideways speed of the gripper over the last two ticks, m/s."""
+        if len(self._last_ee) < 3:
+            return float("inf")
+        return float(np.linalg.norm(self._last_ee[-1][:2] - self._last_ee[-3][:2])) / (2 * self.robot.control_dt)
+
+    def settled(self) -> bool:
+        if len(self._last_ee) < 4:
+            return False
+        pts = np.asarray(self._last_ee[-4:])
+        return float(np.max(np.linalg.norm(pts - pts[-1], axis=1))) < 0.002
+
+    # ----- how it speaks -----
+    def pick(self, options: tuple[str, ...]) -> str:
+        return options[int(self.rng.integers(len(options)))]
+
+    def nudge(self, err_xy: np.ndarray) -> str:
+        """Say how to move the gripper by `err_xy` (robot base frame), the way a person would."""
+        words = DIRS_ROBOT if self.config.viewpoint == "robot" else DIRS_FACING
+        parts = []
+        for axis in (1, 0):  # left/right first: people say that first
+            v = float(err_xy[axis])
+            if abs(v) < 0.006:
+                continue
+            key = (0, int(np.sign(v))) if axis == 1 else (int(np.sign(v)), 0)
+            parts.append((abs(v), words[key]))
+        if not parts:
+            return self.pick(("that's fine", "ok good"))
+        vague = self.rng.random() < self.config.noise
+        out = []
+        for dist, direction in parts:
+            if vague:
+                out.append(self.pick(NUDGE_VAGUE).format(dir=direction))
+            else:
+                cm = max(1, int(round(dist * 100)))
+                out.append(self.pick(NUDGE_EXACT).format(d=f"{cm} cm", dir=direction))
+        return " and ".join(out) if len(out) == 1 or not vague else out[0]
+
+    # ----- the tick -----
+    def observe(self, t: float, instruction: str, stopped: bool) -> list[tuple[float, str]]:
+        """Utterances to deliver, each with the episode time it should arrive at."""
+        self._last_ee.append(self.ee())
+        self._last_ee = self._last_ee[-8:]
+        if t < self._busy_until:
+            return []
+        out: list[tuple[float, str]] = []
+        for intent in self.intents:
+            said = intent.watch(self, t, instruction, stopped)
+            if said:
+                at = t
+                for text in said:
+                    urgent = text in STOP  # people blurt "stop" faster than they phrase a fix
+                    at += float(self.rng.uniform(*(self.config.stop_reaction_s if urgent else self.config.reaction_s)))
+                    out.append((at, text))
+                    self.said.append((at, text))
+                self._busy_until = at + 0.05
+                break
+        return out
+
+    def satisfied(self) -> bool:
+        return all(i.satisfied(self) for i in self.intents)
+
+    def closing_words(self, success: bool) -> str | None:
+        if self.config.confirm and success and self.satisfied():
+            return self.pick(CONFIRM)
+        return None
+
+
+__all__ = ["Alias", "GraspPoint", "Intent", "OperatorConfig", "Order", "PreferredContainer", "SimulatedOperator"]
