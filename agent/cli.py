@@ -16,17 +16,19 @@ Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}
 
 DEMO_TASK = "put the red block in the blue bowl"
-# Scripted operator for `corrigo demo`: episode time (s) and utterance.
+# Scripted operator for part 1 of `corrigo demo`: episode time (s) and utterance.
 DEMO_CORRECTIONS: tuple[tuple[float, str], ...] = (
     (0.5, "a little slower"),
     (2.0, "wait!"),
     (2.5, "move a bit to the left"),
     (3.6, "ok continue"),
-    (4.5, "uh, speed up a little please"),
-    (7.5, "hmm, 2 cm higher"),
-    (11.0, "flibber jabber"),
-    (13.0, "perfect"),
+    (4.0, "uh, speed up a little please"),
+    (5.2, "flibber jabber"),
+    (6.0, "hmm, 2 cm higher"),
+    (7.6, "perfect"),
 )
+# Part 2: the jug can only be held by its handle; where it stands in each episode.
+DEMO_JUG_POSES = ((0.5, -0.05, 0.3), (0.55, 0.05, -1.2))
 
 
 def command(name: str) -> Callable[[Command], Command]:
@@ -117,19 +119,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from agent.loop import summarize
     from agent.runner import build_policy, build_robot, make_agent, text_task
 
-    print(f"corrigo demo: a simulated Panda ({args.robot}), task {DEMO_TASK!r}, scripted operator corrections\n")
+    print(f"corrigo demo, part 1: live corrections. A simulated Panda ({args.robot}), task {DEMO_TASK!r},\n"
+          "and an operator who types while the arm moves.\n")
     with build_robot(args.robot, scene="tabletop", seed=args.seed) as robot:
         setup = text_task(robot, DEMO_TASK)
         agent = make_agent(robot, build_policy("rule_based"), on_event=print_events, max_episode_s=60.0)
         for t, text in DEMO_CORRECTIONS:
             agent.schedule(t, text)
         result = agent.run(setup.description, setup.success)
-    print()
-    print(summarize(result))
+    print("\n" + summarize(result))
     for c in result.corrections:
-        lat = f", applied within {c.latency_s * 1000:.1f} ms" if c.latency_s is not None else ""
-        print(f"  {c.t:5.2f}s  {c.text!r:34} -> {c.parsed['kind']:8} {c.reply}{lat}")
-    return 0 if result.success else 1
+        lat = f" [{c.latency_s * 1000:.1f} ms]" if c.latency_s is not None else ""
+        print(f"  {c.t:5.2f}s  {c.text!r:32} -> {c.parsed['kind']:8} {c.reply}{lat}")
+    learned_ok = _demo_learning(args)
+    return 0 if result.success and learned_ok else 1
+
+
+def _demo_learning(args: argparse.Namespace) -> bool:
+    """Part 2: a correction is needed once. Uses a throwaway knowledge base."""
+    import tempfile
+
+    from agent.events import print_events
+    from agent.knowledge import KnowledgeBridge
+    from agent.loop import Agent, AgentConfig
+    from agent.operator_link import attach_operator
+    from agent.runner import build_robot
+    from corrections_kb.store import SqliteKnowledgeStore
+    from policies import RuleBasedPolicy
+    from sim.operator import GraspPoint, OperatorConfig, SimulatedOperator
+    from sim.scene import scene_from_dict
+    from sim.tasks import inside
+
+    print("\ncorrigo demo, part 2: a correction is needed once. The jug is too wide to grasp except by its\n"
+          "handle. A simulated operator corrects the first grasp; the second time, the jug stands elsewhere.\n")
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        kb = KnowledgeBridge(SqliteKnowledgeStore(f"{tmp}/kb.sqlite"), operator="demo operator")
+        for n, (x, y, yaw) in enumerate(DEMO_JUG_POSES, 1):
+            spec = scene_from_dict({"objects": [{"type": "jug", "colour": "blue", "pose": {"x": x, "y": y, "yaw": yaw}},
+                                                {"type": "basket", "pose": {"x": 0.38, "y": 0.36, "yaw": 1.5708}}]})
+            print(f"--- episode {n}: jug at ({x:.2f}, {y:.2f}), turned {yaw:+.1f} rad"
+                  + (", operator watching" if n == 1 else ", nobody watching"))
+            with build_robot(args.robot, scene=spec) as robot:
+                agent = Agent(robot, RuleBasedPolicy(), config=AgentConfig(max_episode_s=60), on_event=print_events,
+                              knowledge=kb)
+                if n == 1:
+                    attach_operator(agent, SimulatedOperator(robot, [GraspPoint(category="jug")], OperatorConfig(seed=1)))
+                result = agent.run("put the jug in the basket",
+                                   success=lambda: inside(robot.scene_objects()[0], robot.scene_objects()[1]))
+                done = bool(result.success)
+            print(f"    jug in the basket: {'yes' if done else 'no'}; operator corrections: {len(result.corrections)}")
+            ok = ok and done
+        kb.close()
+    return ok
 
 
 @command("run")

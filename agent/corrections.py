@@ -258,16 +258,24 @@ class CorrectionHandler:
                 a.policy.edit_plan(PlanEdit("skip"), obs)
             return f"skipping: {a.library.render(cur)}", True
         if c.plan_op == "reorder" and c.before:
+            cur = a.current
+            holding = a.ctx is not None and a.ctx.held is not None
+            other_pick = cur is not None and cur.skill == "pick" and not holding and not _desc_in(cur, c.before)
             try:
-                cur = a.current
-                holding = a.ctx is not None and a.ctx.held is not None
                 # A pick of something else under way (nothing in the hand yet) goes back in the plan.
-                if cur is not None and cur.skill == "pick" and not holding and not _desc_in(cur, c.before):
+                if other_pick:
                     a.policy.edit_plan(PlanEdit("insert", [cur]), obs)
                     self._interrupt(f"operator wants the {c.before} first")
                 return a.policy.edit_plan(PlanEdit("reorder", before=c.before, after=c.after), obs), True
-            except PolicyError as e:
-                return str(e), False
+            except PolicyError:
+                # A policy without an editable plan: act on it now, as an instruction (YAY style).
+                first = SkillCall("pick", {"object": c.before})
+                try:
+                    resolve(c.before, a.objects())
+                except (UnknownObjectError, AmbiguousObjectError) as e:
+                    return str(e), False
+                self._interrupt(f"operator wants the {c.before} first", then=[(first, "operator")])
+                return f"ok: {a.library.render(first)} first", True
         if c.plan_op == "replace" and c.target:
             try:
                 new = resolve(c.target, a.objects())
@@ -278,8 +286,8 @@ class CorrectionHandler:
             name = _name_for(new, a.objects())
             try:
                 reply = a.policy.edit_plan(PlanEdit("replace", target=name), obs)
-            except PolicyError as e:
-                return str(e), False
+            except PolicyError as e:  # no editable plan: the running place still changes
+                reply = str(e)
             if a.current is not None and a.current.skill == "place":
                 self._interrupt(f"operator wants it in the {name}", requeue=SkillCall("place", {"target": name}))
                 return f"putting it in the {name} instead", True

@@ -14,7 +14,7 @@ from robot.robot import Robot
 RobotFactory = Callable[..., Robot]
 _FACTORIES: dict[str, RobotFactory] = {}
 # prefix -> module that registers it on import
-_LAZY: dict[str, str] = {"sim:": "sim", "zmq://": "hw_drivers", "browser": "robot.browser"}
+_LAZY: dict[str, str] = {"sim:": "sim", "zmq://": "hw_drivers", "mock:": "hw_drivers", "ur_rtde:": "hw_drivers"}
 
 
 def register_robot(prefix: str, factory: RobotFactory) -> None:
