@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -147,7 +148,8 @@ def run_suite(cfg: EvalConfig) -> dict[str, Any]:
     ctx = get_context("fork") if os.name == "posix" else get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=cfg.workers, mp_context=ctx) if cfg.workers > 1 else None
     try:
-        with tqdm(total=total, desc=f"eval {cfg.suite}", unit="ep") as bar:
+        # a bar that redraws in a terminal, and prints now and then in a CI log
+        with tqdm(total=total, desc=f"eval {cfg.suite}", unit="ep", mininterval=0.5 if sys.stderr.isatty() else 10) as bar:
             for use_kb in ((True, False) if cfg.baseline else (True,)):
                 for rnd in range(1, cfg.rounds + 1):
                     results = _run_all(specs("train", rnd, use_kb), cfg, str(kb_path) if use_kb else None, pool, bar)

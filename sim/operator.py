@@ -32,6 +32,7 @@ PREFER = ("I'd rather have the {g} in the {t}", "always put {g} in the {t}", "{g
           "from now on put {g} in the {t}")
 MEANT = ("no, I meant the {m}", "not that one, the {m}", "I meant the {m}", "wrong one, the {m}")
 ORDER = ("do the {a} first", "the {a} before the {b}", "first the {a}", "do the {a} before the {b}")
+FILLER = ("uh, {}", "hmm, {}", "{} please", "no no, {}", "um {}", "ok so {}")
 DIRS_ROBOT = {(0, 1): "to the left", (0, -1): "to the right", (1, 0): "forward", (-1, 0): "back"}
 DIRS_FACING = {(0, 1): "to the right", (0, -1): "to the left", (1, 0): "toward me", (-1, 0): "away from me"}
 
@@ -220,7 +221,7 @@ class Order(Intent):
 @dataclass
 class OperatorConfig:
     seed: int = 0
-    noise: float = 0.0  # probability of a vague amount or a wrong word
+    noise: float = 0.0  # probability of a vague amount, a typo or filler words in an utterance
     reaction_s: tuple[float, float] = (0.25, 0.5)
     stop_reaction_s: tuple[float, float] = (0.1, 0.2)
     viewpoint: str = "robot"  # the words it uses for left/right: "robot" or "facing" (stands opposite)
@@ -299,6 +300,20 @@ class SimulatedOperator:
                 out.append(self.pick(NUDGE_EXACT).format(d=f"{cm} cm", dir=direction))
         return " and ".join(out) if len(out) == 1 or not vague else out[0]
 
+    def roughen(self, text: str) -> str:
+        """With probability `noise`: a slip of the keyboard or some filler, as people type."""
+        if self.rng.random() >= self.config.noise:
+            return text
+        words = text.split()
+        long = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
+        if long and self.rng.random() < 0.5:
+            i = long[int(self.rng.integers(len(long)))]
+            w = words[i]
+            j = int(self.rng.integers(1, len(w) - 1))
+            words[i] = w[:j - 1] + w[j] + w[j - 1] + w[j + 1:]  # two letters swapped
+            return " ".join(words)
+        return self.pick(FILLER).format(text)
+
     # ----- the tick -----
     def observe(self, t: float, instruction: str, stopped: bool) -> list[tuple[float, str]]:
         """Utterances to deliver, each with the episode time it should arrive at."""
@@ -314,6 +329,7 @@ class SimulatedOperator:
                 for text in said:
                     urgent = text in STOP  # people blurt "stop" faster than they phrase a fix
                     at += float(self.rng.uniform(*(self.config.stop_reaction_s if urgent else self.config.reaction_s)))
+                    text = self.roughen(text)
                     out.append((at, text))
                     self.said.append((at, text))
                 self._busy_until = at + 0.05

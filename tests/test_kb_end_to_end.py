@@ -28,8 +28,8 @@ def scene(kind: str, x: float, y: float, yaw: float, colour: str) -> object:
     ]})
 
 
-def episode(kb: KnowledgeBridge, spec: object, task: str, with_operator: bool):
-    with make_sim_arm("pybullet", scene=spec) as arm:
+def episode(kb: KnowledgeBridge, spec: object, task: str, with_operator: bool, cameras: tuple[str, ...] = ()):
+    with make_sim_arm("pybullet", scene=spec, cameras=cameras) as arm:
         agent = Agent(arm, RuleBasedPolicy(), config=AgentConfig(max_episode_s=60), knowledge=kb)
         if with_operator:
             attach_operator(agent, SimulatedOperator(arm, [GraspPoint(category="jug")], OperatorConfig(seed=1)))
@@ -75,3 +75,24 @@ def test_without_knowledge_the_default_grasp_misses(tmp_path: Path) -> None:
         objs = arm.scene_objects()
         assert not inside(objs[0], objs[1])
         assert any(s.message.startswith("missed") for s in result.steps)
+
+
+def test_retrieval_uses_the_object_crop_when_cameras_are_on(tmp_path: Path) -> None:
+    """With a front camera, items carry the crop's visual embedding and retrieval scores text and image."""
+    store = SqliteKnowledgeStore(tmp_path / "kb.sqlite")
+    kb = KnowledgeBridge(store, operator="test")
+    r1, ok1 = episode(kb, scene("jug", 0.5, -0.05, 0.3, "blue"), "put the jug in the basket", True, ("front",))
+    assert ok1
+    item = store.list(kind="skill")[0]
+    assert item.visual_embedding is not None and item.visual_embedding.shape == (1280,)
+    # the next jug: another colour, elsewhere; the hit is found by text and image together
+    with make_sim_arm("pybullet", scene=scene("jug", 0.55, 0.05, -1.2, "green"), cameras=("front",)) as arm:
+        objs = arm.scene_objects()
+        from skills.base import SkillCall
+
+        applied = kb.for_step("put the jug in the basket", SkillCall("pick", {"object": "jug"}), objs, arm.get_observation())
+        assert [a.id for a in applied] == [item.id]
+        hits = store.search(kb.text_vec("pick green jug"), kb.image_vec(kb._crop(objs[0], arm.get_observation())),
+                            filters={"kind": "skill"})
+        assert hits[0].visual_sim is not None and hits[0].visual_sim > 0.3
+    store.close()
