@@ -84,6 +84,21 @@ def normalize_rows(vectors: np.ndarray, dim: int) -> np.ndarray:
     return v
 
 
+def _checked_batch(ids: np.ndarray | list[int], vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validated positive ids with normalised vectors; of repeated ids the last wins, like repeated adds."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    if ids.size == 0:
+        return ids, np.zeros((0, dim), np.float32)
+    if np.any(ids < 1):
+        raise ValueError("ids must be positive")
+    vecs = normalize_rows(vectors, dim)
+    if len(vecs) != len(ids):
+        raise ValueError(f"{len(ids)} ids but {len(vecs)} vectors")
+    _, last = np.unique(ids[::-1], return_index=True)
+    keep = np.sort(len(ids) - 1 - last)
+    return ids[keep], vecs[keep]
+
+
 def _top_k(ids: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k best (ids, sims), best first; ties broken by smaller id for determinism."""
     if sims.size > k:
@@ -140,18 +155,9 @@ class ExactIndex:
 
     def add(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
         """Add or replace vectors for `ids` (normalised here)."""
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        ids, vecs = _checked_batch(ids, vectors, self.dim)
         if ids.size == 0:
             return
-        if np.any(ids < 1):
-            raise ValueError("ids must be positive")
-        vecs = normalize_rows(vectors, self.dim)
-        if len(vecs) != len(ids):
-            raise ValueError(f"{len(ids)} ids but {len(vecs)} vectors")
-        # Later duplicates win, like repeated single adds.
-        _, last = np.unique(ids[::-1], return_index=True)
-        keep = np.sort(len(ids) - 1 - last)
-        ids, vecs = ids[keep], vecs[keep]
         if int(ids.max()) >= self._row.size:
             grown = np.full(max(int(ids.max()) + 1, self._row.size * 2), -1, dtype=np.int64)
             grown[: self._row.size] = self._row
@@ -257,17 +263,9 @@ class HnswIndex:
         return np.asarray(self._index.keys, dtype=np.int64)
 
     def add(self, ids: np.ndarray | list[int], vectors: np.ndarray, progress: bool = False) -> None:
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        ids, vecs = _checked_batch(ids, vectors, self.dim)
         if ids.size == 0:
             return
-        if np.any(ids < 1):
-            raise ValueError("ids must be positive")
-        vecs = normalize_rows(vectors, self.dim)
-        if len(vecs) != len(ids):
-            raise ValueError(f"{len(ids)} ids but {len(vecs)} vectors")
-        _, last = np.unique(ids[::-1], return_index=True)
-        keep = np.sort(len(ids) - 1 - last)
-        ids, vecs = ids[keep], vecs[keep]
         self.remove(ids)  # usearch keeps one vector per key: replace = remove + add
         self._index.add(ids.astype(np.uint64), vecs, log="HNSW build" if progress else False)
 

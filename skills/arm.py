@@ -358,6 +358,9 @@ class _Drawer(Skill):
         speed: float = 0.3
         pull_speed: float = 0.08
 
+    def render(self, call: SkillCall) -> str:
+        return f"{'open' if self.opening else 'close'} the {call.args.get('object', 'drawer')}"
+
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
         p = ctx.params
         cab = _find(ctx, call.args.get("object", "drawer"))
@@ -389,17 +392,11 @@ class OpenDrawer(_Drawer):
     templates = ("open the {object}", "pull the {object} open", "pull out the {object}")
     opening = True
 
-    def render(self, call: SkillCall) -> str:
-        return f"open the {call.args.get('object', 'drawer')}"
-
 
 class CloseDrawer(_Drawer):
     name: ClassVar[str] = "close_drawer"
     templates = ("close the {object}", "shut the {object}", "push the {object} closed")
     opening = False
-
-    def render(self, call: SkillCall) -> str:
-        return f"close the {call.args.get('object', 'drawer')}"
 
 
 class GoHome(Skill):

@@ -57,10 +57,13 @@ def test_parameters_are_typed() -> None:
         set_param(p, "lift_height", float("nan"))
 
 
-def _run(arm, call: SkillCall, ctx: SkillContext):
+def _run(arm, call: SkillCall, ctx: SkillContext, offset=None):
+    """Drive one skill to its end on the arm, optionally with a live target offset."""
     lib = default_library()
     skill = lib.get(call.skill)
     ctx.reset_for_call(skill.default_params())
+    if offset is not None:
+        ctx.offset = offset
     gen = skill.run(arm, call, ctx)
     while True:
         ctx.observation = arm.get_observation()
@@ -100,26 +103,10 @@ def test_live_offset_shifts_the_target(pybullet_arm) -> None:
     ctx = SkillContext(objects=privileged_objects(pybullet_arm), dt=pybullet_arm.control_dt)
     ctx.observation = pybullet_arm.get_observation()
     start = ctx.observation["observation.state"][:3].astype(float)
-    ctx.offset = np.array([0.0, 0.04, 0.0])
-    out = _run_with_offset(pybullet_arm, SkillCall("move", {"direction": "forward", "distance_m": 0.05}), ctx, np.array([0.0, 0.04, 0.0]))
+    out = _run(pybullet_arm, SkillCall("move", {"direction": "forward", "distance_m": 0.05}), ctx, np.array([0.0, 0.04, 0.0]))
     assert out.ok
     end = pybullet_arm.get_observation()["observation.state"][:3]
     assert np.allclose(end - start, [0.05, 0.04, 0.0], atol=0.005)
-
-
-def _run_with_offset(arm, call, ctx, offset):
-    lib = default_library()
-    skill = lib.get(call.skill)
-    ctx.reset_for_call(skill.default_params())
-    ctx.offset = offset
-    gen = skill.run(arm, call, ctx)
-    while True:
-        ctx.observation = arm.get_observation()
-        try:
-            a = next(gen)
-        except StopIteration as e:
-            return e.value
-        ctx.last_command = arm.send_action(a)
 
 
 def test_describe_resolves_names_groups_and_errors(pybullet_arm) -> None:
