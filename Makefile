@@ -46,3 +46,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache build *.egg-info
+
+# Batch retraining, end to end: demonstrations -> train -> collect with an operator -> retrain (--init)
+# -> evaluate, twice (scripts/learn_iterations.sh; settings via OUT, EPISODES, EPOCHS, OPERATOR, ...).
+.PHONY: learn-iterations
+learn-iterations: $(STAMP)
+	PY=$(PY) bash scripts/learn_iterations.sh

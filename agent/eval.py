@@ -60,28 +60,37 @@ class EvalConfig:
             raise CorrigoError("--noise must be in [0, 1]")
 
 
-def run_episode(spec: EpisodeSpec, robot: str, kb_path: str | None, noise: float, max_s: float) -> dict[str, Any]:
-    """One episode in a worker: returns its record plus what it learned (not yet committed)."""
+def run_episode(spec: EpisodeSpec, robot: str, kb_path: str | None, noise: float, max_s: float, *,
+                policy: Any = "rule_based", operator: bool = True, recorder: Any = None, cameras: tuple[str, ...] = (),
+                image_size: int = 96) -> dict[str, Any]:
+    """One scenario episode: returns its record plus what it learned (not yet committed).
+
+    `operator=False` keeps the simulated operator silent (it still watches, to judge
+    hidden wishes such as an order); `recorder` records the episode (in-process only)."""
     from agent.knowledge import KnowledgeBridge
     from agent.loop import Agent, AgentConfig
     from agent.operator_link import attach_operator
     from agent.runner import build_robot
     from corrections_kb.store import SqliteKnowledgeStore
-    from policies import RuleBasedPolicy
     from sim.operator import OperatorConfig, SimulatedOperator
     from sim.scenarios import instance
 
+    from agent.runner import build_policy
+
     inst = instance(spec.scenario, spec.phase, spec.seed)
-    arm = build_robot(robot, scene=inst.scene, seed=spec.seed)
+    arm = build_robot(robot, scene=inst.scene, seed=spec.seed, cameras=cameras, image_size=image_size)
     arm.connect()
     bridge = None
     try:
         if spec.use_kb and kb_path:
             bridge = KnowledgeBridge(SqliteKnowledgeStore(kb_path), operator="simulated operator", defer=True,
                                      learn=spec.phase == "train")
-        agent = Agent(arm, RuleBasedPolicy(), config=AgentConfig(max_episode_s=max_s), knowledge=bridge)
-        operator = SimulatedOperator(arm, inst.intents, OperatorConfig(seed=spec.seed, noise=noise))
-        attach_operator(agent, operator)
+        pol = build_policy(policy) if isinstance(policy, str) else policy
+        # with the operator correcting, it may also object when the agent says it is done
+        agent = Agent(arm, pol, config=AgentConfig(max_episode_s=max_s, done_grace_s=1.5 if operator else 0.0),
+                      knowledge=bridge, recorder=recorder)
+        watcher = SimulatedOperator(arm, inst.intents, OperatorConfig(seed=spec.seed, noise=noise, silent=not operator))
+        attach_operator(agent, watcher)
         t0 = time.perf_counter()
         result = agent.run(inst.task, success=lambda: inst.is_success(arm.scene_objects()),
                            episode_id=f"{spec.phase}-r{spec.round}-{spec.scenario}-{spec.seed}")

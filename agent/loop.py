@@ -29,6 +29,7 @@ class AgentConfig:
     realtime: bool = False  # pace ticks at the control rate in wall time
     viewpoint: str = "robot"  # whose left is "left": "robot" or "facing" (operator faces the robot)
     speed_scale_range: tuple[float, float] = (0.2, 3.0)
+    done_grace_s: float = 0.0  # when the policy says it is done, hold this long for an operator to object
 
     def __post_init__(self) -> None:
         if not self.max_episode_s > 0:
@@ -163,6 +164,7 @@ class Agent:
         self.t = 0.0
         self.ticks = 0
         self.stopped = False
+        self.finishing = False  # the policy said it is done; the operator may still object
         self.history: list[Step] = []
         self.step_records: list[StepRecord] = []
         self.correction_records: list[CorrectionRecord] = []
@@ -229,6 +231,8 @@ class Agent:
                 else:
                     nxt = self._next_from_policy()
                     if isinstance(nxt, Done):
+                        if self._operator_objects():
+                            continue
                         reason, ok = nxt.reason, nxt.ok
                         break
                     call, source = nxt, "policy"
@@ -248,8 +252,6 @@ class Agent:
                     result_success = success()
                 except Exception as e:  # a broken success check must not lose the episode
                     self.emit("error", f"success check failed: {e}")
-            elif reason == "task complete" and ok:
-                result_success = None
             if self.recorder:
                 self.recorder.end_episode(result_success, {"done_reason": reason, "episode_id": self.episode_id,
                                                            "knowledge_applied": self.knowledge_applied})
@@ -265,6 +267,23 @@ class Agent:
             except (CorrigoError, KBError) as e:  # the episode is kept even when the knowledge base fails
                 self.emit("error", f"knowledge base: {e}")
         return result
+
+    def _operator_objects(self) -> bool:
+        """Hold for `done_grace_s` after the policy says it is done; True if the operator gave more to do."""
+        if self.config.done_grace_s <= 0:
+            return False
+        self.finishing = True
+        self.status["instruction"] = ""
+        try:
+            end = self.t + self.config.done_grace_s
+            while self.t < min(end, self.config.max_episode_s):
+                self._drain()
+                if self.pending or self.stopped:
+                    return True
+                self._hold_tick()
+            return False
+        finally:
+            self.finishing = False
 
     def _safe_hold(self) -> None:
         try:
@@ -283,6 +302,10 @@ class Agent:
         except PolicyError as e:
             self.emit("error", str(e))
             return Done(str(e), ok=False)
+        except Exception as e:  # a policy is a plugin: its bug ends the episode, not the process
+            self._safe_hold()
+            self.emit("error", f"policy {self.policy.name} failed: {type(e).__name__}: {e}")
+            return Done(f"policy failed: {type(e).__name__}: {e}", ok=False)
         for item in self.policy.knowledge_used():
             if item.id not in self.task_knowledge_used:
                 self.task_knowledge_used.append(item.id)
@@ -352,6 +375,11 @@ class Agent:
                 break
             except CorrigoError as e:
                 outcome = SkillOutcome(False, str(e))
+                break
+            except Exception as e:  # a skill is a plugin too: hold still and report, do not crash
+                self._safe_hold()
+                self.emit("error", f"skill {call.skill} failed: {type(e).__name__}: {e}")
+                outcome = SkillOutcome(False, f"skill failed: {type(e).__name__}: {e}")
                 break
             self._send(action, instruction)
         self.current = None

@@ -12,6 +12,7 @@ def attach_operator(agent: Agent, operator: Any) -> None:
 
     def observe(a: Agent) -> None:
         instruction = a.library.render(a.current) if a.current is not None else ""
+        operator.finishing = a.finishing  # the agent says it is done: now is the time to object
         for at, text in operator.observe(a.t, instruction, a.stopped):
             a.schedule(at, text)
 

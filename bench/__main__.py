@@ -16,6 +16,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "latency": ("bench.bench_latency", [], ["--episodes", "1"]),
     "zmq": ("bench.bench_zmq", [], []),
     "kb": ("bench.bench_kb", [], ["--sizes", "1000,100000"]),
+    "learned": ("bench.bench_learned", [], []),
 }
 
 

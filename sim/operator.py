@@ -31,6 +31,7 @@ WRONG_TARGET = ("no, put it in the {t} instead", "not there, the {t}", "put it i
 PREFER = ("I'd rather have the {g} in the {t}", "always put {g} in the {t}", "{g} goes in the {t}, please remember",
           "from now on put {g} in the {t}")
 MEANT = ("no, I meant the {m}", "not that one, the {m}", "I meant the {m}", "wrong one, the {m}")
+MISSING = ("pick up the {c}", "grab the {c}", "get the {c}")  # a plain instruction, as YAY operators give
 ORDER = ("do the {a} first", "the {a} before the {b}", "first the {a}", "do the {a} before the {b}")
 FILLER = ("uh, {}", "hmm, {}", "{} please", "no no, {}", "um {}", "ok so {}")
 DIRS_ROBOT = {(0, 1): "to the left", (0, -1): "to the right", (1, 0): "forward", (-1, 0): "back"}
@@ -188,14 +189,26 @@ class Order(Intent):
     def __post_init__(self) -> None:
         self.name = self.name or f"the {self.first} first"
         self._said = False
+        self._reminded = 0
         self.placed: list[str] = []
 
     def reset(self) -> None:
         self._said = False
+        self._reminded = 0
         self.placed = []
 
     def watch(self, op: "SimulatedOperator", t: float, instruction: str, stopped: bool) -> list[str] | None:
         self._track_placements(op)
+        if op.finishing:  # the agent thinks it is done: name what is still out
+            from sim.tasks import inside
+
+            objs = op.objects()
+            boxes = [c for c in objs if c.attributes.get("container") and c.category != "cabinet"]
+            left = [o for o in objs if o.attributes.get("group") == "fruit" and not any(inside(o, b) for b in boxes)]
+            if left and self._reminded < 3:
+                self._reminded += 1
+                return [op.pick(MISSING).format(c=left[0].category)]
+            return None
         m = re.match(r"pick up the (.+)$", instruction)
         if not m or self._said:
             return None
@@ -226,6 +239,7 @@ class OperatorConfig:
     stop_reaction_s: tuple[float, float] = (0.1, 0.2)
     viewpoint: str = "robot"  # the words it uses for left/right: "robot" or "facing" (stands opposite)
     confirm: bool = True  # says "good" when the task is done and it is happy
+    silent: bool = False  # watches (e.g. the order things are put away) but says nothing: autonomous evaluation
 
 
 @dataclass
@@ -238,6 +252,7 @@ class SimulatedOperator:
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.config.seed + 104729)
+        self.finishing = False  # set by the loop when the agent says it is done
         self._start = {o.name: o.position.copy() for o in self.robot.scene_objects()}
         self._last_ee: list[np.ndarray] = []
         self.said: list[tuple[float, str]] = []
@@ -324,6 +339,8 @@ class SimulatedOperator:
         out: list[tuple[float, str]] = []
         for intent in self.intents:
             said = intent.watch(self, t, instruction, stopped)
+            if said and self.config.silent:
+                continue
             if said:
                 at = t
                 for text in said:

@@ -247,3 +247,48 @@ def test_live_motion_correction_on_mujoco() -> None:
     assert result.success and result.corrections[0].parsed["kind"] == "motion"
     delta = trace.ee[release_frame(trace) + 7] - btrace.ee[release_frame(btrace) + 7]
     assert delta == pytest.approx([0.0, 0.03, 0.0], abs=0.004)
+
+
+class _BrokenPolicy(RuleBasedPolicy):
+    name = "broken"
+
+    def next_step(self, observation, task, history, knowledge):
+        if history:
+            raise RuntimeError("model weights went missing")
+        return super().next_step(observation, task, history, knowledge)
+
+
+def test_a_crashing_policy_ends_the_episode_not_the_process() -> None:
+    with make_sim_arm("pybullet", scene="tabletop", seed=0) as arm:
+        events = []
+        agent = Agent(arm, _BrokenPolicy(), config=AgentConfig(max_episode_s=30), on_event=events.append)
+        result = agent.run(TASK)
+        assert result.done_reason.startswith("policy failed: RuntimeError")
+        assert any(e.kind == "error" and "model weights went missing" in e.text for e in events)
+        before = arm.get_observation()["observation.state"][:3].copy()
+        arm.hold()
+        assert np.linalg.norm(arm.get_observation()["observation.state"][:3] - before) < 0.005
+
+
+def test_operator_can_object_when_the_policy_says_done() -> None:
+    """With a grace period, an instruction given as the agent finishes is carried out."""
+    with make_sim_arm("pybullet", scene="tabletop", seed=0) as arm:
+        agent = Agent(arm, RuleBasedPolicy(), config=AgentConfig(max_episode_s=40, done_grace_s=1.0))
+        finished = []
+
+        def operator(a: Agent) -> None:  # speaks once, when the agent says it is done
+            if a.finishing and not finished:
+                finished.append(a.t)
+                a.schedule(a.t + 0.3, "pick up the green block")
+
+        agent.observers.append(operator)
+        result = agent.run("put the red block in the blue bowl")
+        assert finished, "the agent never entered its grace period"
+        assert [s.instruction for s in result.steps][-1] == "pick up the green block"
+        green = next(o for o in arm.scene_objects() if o.name == "green_block")
+        assert green.position[2] > 0.05, "the green block should be in the hand"
+    # without a grace period the episode ends at once
+    with make_sim_arm("pybullet", scene="tabletop", seed=0) as arm:
+        agent = Agent(arm, RuleBasedPolicy(), config=AgentConfig(max_episode_s=40))
+        result = agent.run("put the red block in the blue bowl")
+        assert len(result.steps) == 2
