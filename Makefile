@@ -48,7 +48,8 @@ clean:
 	rm -rf $(VENV) .cache .pytest_cache build *.egg-info
 
 # Batch retraining, end to end: demonstrations -> train -> collect with an operator -> retrain (--init)
-# -> evaluate, twice (scripts/learn_iterations.sh; settings via OUT, EPISODES, EPOCHS, OPERATOR, ...).
+# -> evaluate, twice, on the standard suite with the simulated operator (scripts/learn_iterations.sh,
+# about 30 min; settings via OUT, SUITE, EPISODES, EPOCHS, OPERATOR, ...). The table: corrigo learn-report.
 .PHONY: learn-iterations
 learn-iterations: $(STAMP)
 	PY=$(PY) bash scripts/learn_iterations.sh

@@ -91,6 +91,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     e.add_argument("--json", help="write per-episode results and aggregates to this file")
 
 
+    r = sub.add_parser("learn-report", help="table and plot of a learn-iterations run (scripts/learn_iterations.sh)")
+    r.add_argument("--out", required=True, help="the run's folder (OUT of learn_iterations.sh)")
+
+
 _EXTRA_PARSERS.append(add_parsers)
 
 
@@ -313,4 +317,78 @@ def cmd_policy_eval(args: argparse.Namespace) -> int:
     where = f"suite {args.suite} ({args.phase})" if args.suite else f"{len(parse_envs(args.env))} env(s)"
     print_summary(f"{args.policy} on {where}, seeds {args.start_seed}..{args.start_seed + args.episodes - 1}, "
                   f"phrasings: {args.phrasings}", agg)
+    return 0
+
+
+# ----- the learning-iterations report -----
+def learning_table(out: Path) -> list[dict[str, Any]]:
+    """One row per policy-k of a learn_iterations.sh run, from its eval-k*.json files."""
+    rows: list[dict[str, Any]] = []
+    k = 0
+    while (out / f"eval-{k}.json").is_file():
+        row: dict[str, Any] = {"policy": f"policy-{k}"}
+        for key, name in (("envs", f"eval-{k}.json"), ("heldout", f"eval-{k}-heldout.json"),
+                          ("suite", f"eval-{k}-suite.json")):
+            path = out / name
+            if path.is_file():
+                try:
+                    row[key] = json.loads(path.read_text())["aggregated"]
+                except (ValueError, KeyError) as e:
+                    raise CorrigoError(f"{path} is not a policy-eval result ({e})") from None
+        rows.append(row)
+        k += 1
+    if not rows:
+        raise CorrigoError(f"{out} has no eval-0.json: is it the OUT folder of scripts/learn_iterations.sh?")
+    return rows
+
+
+def learning_markdown(rows: list[dict[str, Any]]) -> str:
+    tasks = list(rows[0].get("suite", {}).get("per_task", {}))
+    head = ["policy", "benchmark envs", "held-out phrasings"] + (["suite, autonomous"] + tasks if tasks else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    frac = lambda a: f"{a['pc_success']:.0f}% ({a['successes']}/{a['episodes']})"  # noqa: E731
+    for r in rows:
+        cells = [r["policy"], frac(r["envs"]) if "envs" in r else "-", frac(r["heldout"]) if "heldout" in r else "-"]
+        if tasks:
+            s = r.get("suite")
+            cells += [frac(s) if s else "-"] + [
+                f"{s['per_task'][t]['successes']}/{s['per_task'][t]['episodes']}" if s and t in s["per_task"] else "-"
+                for t in tasks]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_learning(rows: list[dict[str, Any]], path: Path) -> None:
+    """Autonomous success per retraining round: the suite (per scenario and overall) and the envs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = list(range(len(rows)))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    if all("suite" in r for r in rows):
+        for t in rows[0]["suite"]["per_task"]:
+            ax.plot(xs, [r["suite"]["per_task"].get(t, {}).get("pc_success", float("nan")) for r in rows], "o--",
+                    alpha=0.6, label=f"suite: {t}")
+        ax.plot(xs, [r["suite"]["pc_success"] for r in rows], "o-", color="black", linewidth=2.5, label="suite: all")
+    for key, label, style in (("envs", "benchmark envs", "s-"), ("heldout", "held-out phrasings", "^-")):
+        if all(key in r for r in rows):
+            ax.plot(xs, [r[key]["pc_success"] for r in rows], style, label=label)
+    ax.set_xticks(xs, [f"policy-{k}" + (" (demos)" if k == 0 else "") for k in xs])
+    ax.set(ylabel="autonomous success (%)", ylim=(-5, 105), title="learned policy: success after each retraining round")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@command("learn-report")
+def cmd_learn_report(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    rows = learning_table(out)
+    md = learning_markdown(rows)
+    (out / "learning.md").write_text(md)
+    plot_learning(rows, out / "learning.png")
+    print(md + f"\nwrote {out / 'learning.md'} and {out / 'learning.png'}", flush=True)
     return 0

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from policies.dataset import Dataset
+from policies.learned.data import load_samples
+from skills.library import default_library
 
 
 def test_collect_on_a_suite_records_operator_instructions(tmp_path: Path) -> None:
@@ -23,6 +25,11 @@ def test_collect_on_a_suite_records_operator_instructions(tmp_path: Path) -> Non
     ops = {i for i, s in zip(ep.instructions(), ep.instruction_sources()) if s == "operator"}
     assert "pick up the mug" in ops
     assert ep.corrections() and ep.corrections()[0]["parsed"]["kind"] == "object"
+    # as training data, "pick up the mug" replaces the policy's "pick up the cup" at its decision
+    samples, _ = load_samples([out / "cup_means_mug"], default_library())
+    first = min((s for s in samples if s.episode == 0), key=lambda s: s.frame)
+    assert first.target.text == "pick up the mug" and first.correction and first.history == []
+    assert not any(s.target.text == "pick up the cup" for s in samples)
 
 
 def test_policy_eval_on_a_suite_is_autonomous(tmp_path: Path) -> None:
@@ -35,6 +42,23 @@ def test_policy_eval_on_a_suite_is_autonomous(tmp_path: Path) -> None:
     assert rows and all(r["corrections"] == 0 for r in rows)
     # without its knowledge or an operator, the rule-based policy cannot know the hidden wishes
     assert not any(r["success"] for r in rows)
+
+    # learn-report turns a learn_iterations run's eval files into a table and a plot
+    run = tmp_path / "learn"
+    run.mkdir()
+    for name in ("eval-0.json", "eval-0-suite.json"):
+        (run / name).write_text(js.read_text())
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "learn-report", "--out", str(run)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = (run / "learning.md").read_text()
+    n = len(rows)
+    assert f"| policy-0 | 0% (0/{n}) | - | 0% (0/{n}) |" in table, table
+    assert (run / "learning.png").read_bytes()[:4] == b"\x89PNG"
+    (run / "eval-0.json").write_text("{not json")
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "learn-report", "--out", str(run)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "is not a policy-eval result" in proc.stderr
 
 
 def test_collect_needs_env_or_suite(tmp_path: Path) -> None:

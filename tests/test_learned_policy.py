@@ -147,8 +147,10 @@ def test_samples_from_recorded_episodes(data: Path) -> None:
     corr, _ = load_samples([data / "corr"], lib)
     marked = [s for s in corr if s.correction]
     assert [s.target.text for s in marked][:1] == ["pick up the green block"]
-    # the policy step the operator overrode right away is not a sample
-    assert not any(s.target.text == "pick up the red block" and not s.correction and s.frame < marked[0].frame for s in corr)
+    # the policy step the operator overrode right away is not a sample; the operator's instruction
+    # replaces it at that moment: the policy's first decision, with nothing before it in the history
+    assert not any(s.target.text == "pick up the red block" and not s.correction for s in corr)
+    assert marked[0].frame == 0 and marked[0].history == [], (marked[0].frame, marked[0].history)
 
 
 def test_train_cli_errors_are_one_line(data: Path, tmp_path: Path) -> None:
@@ -281,3 +283,21 @@ def test_policy_runs_an_episode_and_stops_safely(trained: Path) -> None:
         assert pol.latencies
     finally:
         robot.disconnect()
+
+
+def test_operator_steps_replace_the_policy_steps_they_cut_short() -> None:
+    from policies.learned.data import labelled_steps
+
+    # (first frame, instruction, source, follows a "done")
+    cut_short = [(0, "pick up the cup", "policy", False), (8, "pick up the mug", "operator", False),
+                 (60, "put it on the plate", "policy", False)]
+    pairs, replaced = labelled_steps(cut_short, ok=True)
+    assert replaced == {0} and pairs == [(1, 0), (2, 2)]  # the mug labels the policy's first decision
+    # after the policy said it was done, the operator adds a step: nothing is replaced
+    after_done = [(0, "pick up the banana", "policy", False), (40, "put it in the basket", "policy", False),
+                  (90, "pick up the apple", "operator", True), (130, "put it in the basket", "policy", False)]
+    pairs, replaced = labelled_steps(after_done, ok=True)
+    assert replaced == set() and pairs == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    # a failed episode keeps only the operator's steps
+    pairs, replaced = labelled_steps(cut_short, ok=False)
+    assert pairs == [(1, 0)]

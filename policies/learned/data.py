@@ -7,8 +7,9 @@ Plus a final "done" sample at the last frame of a successful episode.
 
 Which steps are used:
 - successful, complete episodes: every step, except a policy step the operator overrode
-  right away (the next step is the operator's): it was the wrong choice, and the
-  operator's instruction that replaced it is kept as a correction sample instead;
+  right away (the next step is the operator's, with no "done" between): it was the wrong
+  choice, and the operator's instruction replaces it at that moment (YAY Robot): a
+  correction sample at the overridden step's frame, with the history before it;
 - failed, unfinished (crash-recovered) or unjudged episodes: only the operator's steps
   (YAY: the operator's instruction is the label for that moment whatever happened later);
   no policy steps (they led to the failure, and which one went wrong is not recorded) and
@@ -113,14 +114,35 @@ def _objects_at(start: list[SceneObject], env: np.ndarray | None) -> list[SceneO
     return out
 
 
-def _segments(ep: Episode) -> list[tuple[int, str, str]]:
-    segs: list[tuple[int, str, str]] = []
+def _segments(ep: Episode) -> list[tuple[int, str, str, bool]]:
+    """(first frame, instruction, source, follows_idle) per step; follows_idle: the policy had
+    said it was done (an empty instruction) before this step started."""
+    segs: list[tuple[int, str, str, bool]] = []
     prev: tuple[str, str] | None = None
+    idle = False
     for i, (text, src) in enumerate(zip(ep.instructions(), ep.instruction_sources())):
-        if text and (text, src) != prev:
-            segs.append((i, text, src))
-        prev = (text, src) if text else prev
+        if not text:
+            idle = bool(segs)
+            continue
+        if (text, src) != prev:
+            segs.append((i, text, src, idle))
+        prev, idle = (text, src), False
     return segs
+
+
+def labelled_steps(segs: Sequence[tuple[int, str, str, bool]], ok: bool) -> tuple[list[tuple[int, int]], set[int]]:
+    """Which steps are labels, where, and which steps never happened in hindsight.
+
+    Returns (label step, step whose decision point it labels) pairs, and the policy steps that
+    were replaced. An operator step that cut the policy's step short (no "done" between them)
+    replaces it, as in YAY Robot: it labels the policy's decision, and the policy's step is
+    dropped from the data and from later histories. Policy steps count only in successful
+    episodes."""
+    replaced = {k - 1 for k, (_, _, src, follows_idle) in enumerate(segs)
+                if k > 0 and src == "operator" and segs[k - 1][2] == "policy" and not follows_idle}
+    pairs = [(k, k - 1 if k - 1 in replaced else k) for k, (_, _, src, _) in enumerate(segs)
+             if src == "operator" or (ok and k not in replaced)]
+    return pairs, replaced
 
 
 def episode_samples(ep: Episode, root: str, library: SkillLibrary, image_key: str | None,
@@ -139,7 +161,7 @@ def episode_samples(ep: Episode, root: str, library: SkillLibrary, image_key: st
     knowledge = [str(k.get("statement", k)) if isinstance(k, dict) else str(k)
                  for k in meta_json.get("task_knowledge", meta_json.get("knowledge", [])) or []]
 
-    def make(frame: int, target: Candidate, hist: list[tuple[int, str, str]], corr: bool) -> Sample:
+    def make(frame: int, target: Candidate, hist: list[tuple[int, str, str, bool]], corr: bool) -> Sample:
         png = None
         if img_col is not None:
             cell = img_col[frame].as_py()
@@ -149,20 +171,19 @@ def episode_samples(ep: Episode, root: str, library: SkillLibrary, image_key: st
                       None if state is None else np.asarray(state[frame], np.float32), target, corr, png, knowledge)
 
     segs = _segments(ep)
+    pairs, replaced = labelled_steps(segs, ok)
+    kept = [j for j in range(len(segs)) if j not in replaced]
     out: list[Sample] = []
-    for k, (frame, text, src) in enumerate(segs):
-        op = src == "operator"
-        overridden = not op and k + 1 < len(segs) and segs[k + 1][2] == "operator"
-        if not op and (not ok or overridden):
-            continue
+    for k, at in pairs:
+        frame, text, op = segs[at][0], segs[k][1], segs[k][2] == "operator"
         objs = _objects_at(start, None if env is None else np.asarray(env[frame], float))
         target = candidate_for_text(text, objs, library)
         if target is None or target.skill == "done":
             report.skipped_steps += 1
             continue
-        out.append(make(frame, target, segs[:k], op))
+        out.append(make(frame, target, [segs[j] for j in kept if j < at], op))
     if ok and segs:
-        out.append(make(len(ep) - 1, Candidate(DONE_TEXT, "done", None, None), segs, False))
+        out.append(make(len(ep) - 1, Candidate(DONE_TEXT, "done", None, None), [segs[j] for j in kept], False))
     return out
 
 
