@@ -15,12 +15,13 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import zmq
 
 from hw_drivers import protocol as P
 from hw_drivers.protocol import Err
+from hw_drivers.spec import spec_options, truthy
 from robot.errors import ActionError, NotConnectedError, RobotError
 from robot.robot import Robot
 from robot.types import Feature, SceneObject
@@ -470,24 +471,9 @@ def parse_spec(spec: str) -> tuple[str, int, dict[str, Any]]:
         port = parts.port or DEFAULT_PORT
     except ValueError:
         raise RobotError(f"bad port in {spec!r}") from None
-    q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    kw: dict[str, Any] = {}
-    known = {"server_key", "client_key", "role", "takeover", "timeout"}
-    if set(q) - known:
-        raise RobotError(f"unknown option(s) {', '.join(sorted(set(q) - known))} in {spec!r} (known: {', '.join(sorted(known))})")
-    if "server_key" in q:
-        kw["curve_server_key"] = q["server_key"]
-    if "client_key" in q:
-        kw["curve_client_keys"] = q["client_key"]
-    if "role" in q:
-        kw["role"] = q["role"]
-    if "takeover" in q:
-        kw["takeover"] = q["takeover"].lower() in ("1", "true", "yes")
-    if "timeout" in q:
-        try:
-            kw["timeout_s"] = float(q["timeout"])
-        except ValueError:
-            raise RobotError(f"bad timeout in {spec!r}") from None
+    kw = spec_options(spec, parts.query, {"server_key": ("curve_server_key", str), "client_key": ("curve_client_keys", str),
+                                          "role": ("role", str), "takeover": ("takeover", truthy),
+                                          "timeout": ("timeout_s", float)})
     return parts.hostname, port, kw
 
 

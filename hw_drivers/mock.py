@@ -10,10 +10,10 @@ a simulator: use `sim:pybullet` / `sim:mujoco` for anything physical.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 
 import numpy as np
 
+from hw_drivers.spec import spec_options
 from robot.errors import NotConnectedError, RobotError
 from robot.geometry import DOWN_QUAT_XYZW
 from robot.robot import Robot
@@ -112,16 +112,7 @@ class MockArm(Robot):
 
 def make_mock(spec: str, **kwargs: Any) -> MockArm:
     _, _, query = spec.partition("?")
-    q = {k: v[-1] for k, v in parse_qs(query).items()}
-    try:
-        if "hz" in q:
-            kwargs.setdefault("control_hz", float(q.pop("hz")))
-        if "cameras" in q:
-            kwargs.setdefault("cameras", tuple(c for c in q.pop("cameras").split(",") if c))
-        if "size" in q:
-            kwargs.setdefault("image_size", int(q.pop("size")))
-    except ValueError:
-        raise RobotError(f"bad option value in {spec!r}") from None
-    if q:
-        raise RobotError(f"unknown option(s) {', '.join(sorted(q))} in {spec!r} (known: hz, cameras, size)")
+    options = spec_options(spec, query, {"hz": ("control_hz", float), "size": ("image_size", int),
+                                         "cameras": ("cameras", lambda t: tuple(c for c in t.split(",") if c))})
+    kwargs = {**options, **kwargs}  # explicit keyword arguments win over the address
     return MockArm(**kwargs)

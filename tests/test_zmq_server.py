@@ -282,6 +282,8 @@ def test_features_before_connect_and_registry():
     assert (host, port, kw) == ("10.0.0.2", 6000, {"role": "observe", "timeout_s": 0.5, "takeover": True})
     with pytest.raises(RobotError, match="unknown option"):
         parse_spec("zmq://h:1?colour=red")
+    with pytest.raises(RobotError, match="bad value 'soon' for option 'timeout'"):
+        parse_spec("zmq://h:1?timeout=soon")
 
 
 @pytest.mark.parametrize("encoding", ["raw", "jpeg"])

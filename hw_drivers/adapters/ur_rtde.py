@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import math
 from typing import Any, Protocol
-from urllib.parse import parse_qs
 
 import numpy as np
 
+from hw_drivers.spec import spec_options
 from robot.errors import NotConnectedError, RobotError
 from robot.geometry import quat_from_yaw, quat_mul, quat_normalize, rotate
 from robot.robot import Robot
@@ -194,14 +194,5 @@ def make_ur_rtde(spec: str, **kwargs: Any) -> UrRtdeArm:
     host, _, query = rest.partition("?")
     if not host:
         raise RobotError(f"bad robot {spec!r}; expected ur_rtde:HOST")
-    q = {k: v[-1] for k, v in parse_qs(query).items()}
-    try:
-        if "hz" in q:
-            kwargs.setdefault("control_hz", float(q.pop("hz")))
-        if "base_yaw" in q:
-            kwargs.setdefault("base_yaw_rad", float(q.pop("base_yaw")))
-    except ValueError:
-        raise RobotError(f"bad option value in {spec!r}") from None
-    if q:
-        raise RobotError(f"unknown option(s) {', '.join(sorted(q))} in {spec!r} (known: hz, base_yaw)")
+    kwargs = {**spec_options(spec, query, {"hz": ("control_hz", float), "base_yaw": ("base_yaw_rad", float)}), **kwargs}
     return UrRtdeArm(host, **kwargs)
