@@ -1,178 +1,196 @@
 """Online handling of corrections: what the agent does at once with each kind.
 
-Every utterance gets a one-line reply saying what was done with it. Nothing here
-raises on bad input: an unusable correction changes nothing and says why.
+`handle(correction, view, library) -> list[Effect]` is pure: it reads a snapshot of the
+episode (`EpisodeView`) and the skills' lexicon, and returns what to do (agent.effects);
+the loop carries that out. Every correction gets exactly one reply (`Say`) saying what was
+done with it. Nothing here raises on bad input: an unusable correction changes nothing and
+says why. No skill is named here: skills are found by the role they play (robot.lexicon).
 """
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
-from corrections_kb import parse
-from corrections_kb.parser import ParserConfig
+from agent.effects import (
+    EditPlan,
+    Effect,
+    Enqueue,
+    Hold,
+    Interrupt,
+    MarkIntervention,
+    RememberDirection,
+    Rescale,
+    Resume,
+    Retarget,
+    RunNudge,
+    Say,
+    SetParam,
+    Shift,
+)
+from agent.episode import EpisodeView
 from corrections_kb.types import Correction
-from policies.base import PlanEdit, PolicyError
-from robot.describe import AmbiguousObjectError, UnknownObjectError, match_objects, parse_description, resolve
+from policies.base import PlanEdit
+from robot.describe import AmbiguousObjectError, UnknownObjectError, match_objects, parse_description, resolve, short_name
 from robot.errors import CorrigoError
-from skills.base import SkillCall, SkillContext, set_param
-from skills.library import format_distance
-
-if TYPE_CHECKING:
-    from agent.loop import Agent, CorrectionRecord
-
-# The slot a skill's object argument lives in.
-PRIMARY_SLOT = {"pick": "object", "push": "object", "open_drawer": "object", "close_drawer": "object", "place": "target"}
+from robot.lexicon import Lexicon
+from skills.base import SkillCall, set_param
+from skills.library import SkillLibrary
+from skills.text import format_distance, say_vector
 
 
-class CorrectionHandler:
-    def __init__(self, agent: "Agent") -> None:
-        self.agent = agent
-        self.parser_config = ParserConfig(viewpoint=agent.config.viewpoint)
+@dataclass(frozen=True)
+class HandlerConfig:
+    speed_scale_range: tuple[float, float] = (0.2, 3.0)
+    default_nudge_m: float = 0.03  # "move left" with no amount
+    max_nudge_m: float = 0.25  # a single nudge never exceeds this
 
-    def handle(self, text: str, source: str = "operator") -> "CorrectionRecord":
-        a = self.agent
-        c = parse(text, self.parser_config)
-        context = self._context()
+
+def handle(c: Correction, view: EpisodeView, library: SkillLibrary, config: HandlerConfig = HandlerConfig()) -> list[Effect]:
+    """The effects of one parsed correction on the episode `view` shows."""
+    h = _Handler(view, library, config)
+    fn: Callable[[Correction], list[Effect]] = getattr(h, f"on_{c.kind}", h.on_unknown)
+    try:
+        effects = fn(c)
+    except (CorrigoError, ValueError) as e:  # a correction that cannot apply changes nothing
+        return [Say(f"could not apply that: {e}", applied=False)]
+    if not any(isinstance(e, (Say, EditPlan, Retarget)) for e in effects):
+        effects.append(Say("ok"))
+    return effects
+
+
+def describe_context(view: EpisodeView, library: SkillLibrary) -> dict[str, Any]:
+    """What the agent was doing when a correction came (kept with it for distillation)."""
+    cur = view.current
+    d: dict[str, Any] = {"step": library.render(cur) if cur else None, "call": cur.to_dict() if cur else None,
+                         "stopped": view.stopped, "phase": view.phase}
+    if view.held is not None:
+        d["held"] = view.held.name
+    slot = library.lexicon().primary_slot(cur.skill) if cur else None
+    desc = cur.args.get(slot) if cur and slot else None
+    if desc:
         try:
-            reply, applied = getattr(self, f"_on_{c.kind}")(c)
-        except (CorrigoError, ValueError) as e:  # a correction that cannot apply changes nothing
-            reply, applied = f"could not apply that: {e}", False
-        return a.record_correction(text, c, reply, applied, source, context)
+            d["object"] = resolve(desc, view.objects).to_dict()
+        except CorrigoError:
+            pass
+    return d
 
-    def _context(self) -> dict[str, Any]:
-        """What the agent was doing when the correction came (kept for distillation)."""
-        a = self.agent
-        ctx = a.ctx
-        d: dict[str, Any] = {"step": a.library.render(a.current) if a.current else None,
-                             "call": a.current.to_dict() if a.current else None, "stopped": a.stopped}
-        if ctx is not None and ctx.observation:
-            d["ee"] = [float(v) for v in ctx.observation["observation.state"][:7]]
-        if ctx is not None and ctx.held is not None:
-            d["held"] = ctx.held.name
-        if a.current is not None:
-            slot = PRIMARY_SLOT.get(a.current.skill)
-            desc = a.current.args.get(slot) if slot else None
-            if desc:
-                try:
-                    obj = resolve(desc, a.objects())
-                    d["object"] = obj.to_dict()
-                except CorrigoError:
-                    pass
-        return d
+
+class _Handler:
+    def __init__(self, view: EpisodeView, library: SkillLibrary, config: HandlerConfig) -> None:
+        self.v = view
+        self.library = library
+        self.lex: Lexicon = library.lexicon()
+        self.config = config
 
     # ----- helpers -----
-    def _interrupt(self, reason: str, requeue: SkillCall | None = None, then: list[tuple[SkillCall, str]] | None = None) -> None:
-        """Abandon the running skill; run `then` (and `requeue`) before asking the policy again."""
-        a = self.agent
-        if a.current is not None:
-            a.interrupt = reason
-        front = list(then or [])
-        if requeue is not None:
-            front.append((requeue, "operator"))
-        a.pending[0:0] = front
-        a.stopped = False
+    def _role_call(self, role: str, args: dict[str, Any] | None = None) -> SkillCall | None:
+        name = self.lex.name_for(role)
+        return SkillCall(name, dict(args or {})) if name else None
 
-    def _run_aux(self, call: SkillCall) -> None:
-        """Run a small skill (a nudge, the gripper) while stopped, staying stopped."""
-        a = self.agent
-        assert a.ctx is not None
-        skill = a.library.get(call.skill)
-        aux_ctx = SkillContext(objects=a.objects, dt=a.robot.control_dt, params=skill.default_params(),
-                               observation=a.ctx.observation, held=a.ctx.held, last_command=a.ctx.last_command)
-        a.aux_ctx = aux_ctx
-        a.aux = skill.run(a.robot, call, aux_ctx)
+    def _interrupt(self, reason: str, then: list[SkillCall] | None = None, requeue: SkillCall | None = None) -> list[Effect]:
+        """Abandon the running skill; run `then` (and `requeue`) before asking the policy again."""
+        front = list(then or []) + ([requeue] if requeue is not None else [])
+        effects: list[Effect] = [Interrupt(reason)]
+        if front:
+            effects.append(Enqueue(tuple((call, "operator") for call in front)))
+        return effects
+
+    def _object_slots(self, call: SkillCall) -> list[str]:
+        words = self.lex.get(call.skill)
+        slots = words.object_slots if words else ()
+        return [s for s in slots if isinstance(call.args.get(s), str)]
+
+    def _is(self, call: SkillCall | None, role: str) -> bool:
+        return call is not None and self.lex.role_of(call.skill) == role
+
+    def _render(self, call: SkillCall) -> str:
+        return self.library.render(call)
 
     # ----- kinds -----
-    def _on_stop(self, c: Correction) -> tuple[str, bool]:
-        a = self.agent
-        if a.stopped:
-            return "already stopped; say 'continue' to go on", True
-        a.stopped = True
-        a.aux = None
-        return "stopped; holding still (say 'continue' to go on)", True
+    def on_stop(self, c: Correction) -> list[Effect]:
+        if self.v.stopped:
+            return [Say("already stopped; say 'continue' to go on")]
+        return [Hold(), Say("stopped; holding still (say 'continue' to go on)")]
 
-    def _on_resume(self, c: Correction) -> tuple[str, bool]:
-        a = self.agent
-        if not a.stopped:
-            return "already moving", False
-        a.stopped = False
-        a.aux = None
-        what = a.library.render(a.current) if a.current else "the plan"
-        return f"continuing: {what}", True
+    def on_resume(self, c: Correction) -> list[Effect]:
+        if not self.v.stopped:
+            return [Say("already moving", applied=False)]
+        what = self._render(self.v.current) if self.v.current else "the plan"
+        return [Resume(), Say(f"continuing: {what}")]
 
-    def _on_motion(self, c: Correction) -> tuple[str, bool]:
-        a = self.agent
+    def on_motion(self, c: Correction) -> list[Effect]:
         direction = c.direction
-        if direction is None and c.relative and a.last_motion is not None:
-            direction = tuple(a.last_motion)
+        if direction is None and c.relative and self.v.last_motion is not None:
+            direction = self.v.last_motion
         if direction is None:
-            return "which way? (say e.g. 'a bit to the left')", False
+            return [Say("which way? (say e.g. 'a bit to the left')", applied=False)]
         d = np.asarray(direction, float)
         d = d / max(float(np.linalg.norm(d)), 1e-9)
-        dist = float(c.distance_m if c.distance_m is not None else 0.03)
-        dist = min(dist, 0.25)  # a single nudge never exceeds 25 cm
-        a.last_motion = d
+        dist = float(c.distance_m if c.distance_m is not None else self.config.default_nudge_m)
+        if not (np.all(np.isfinite(d)) and math.isfinite(dist)):  # e.g. a 400-digit number parsed to inf
+            return [Say("that amount makes no sense; nothing changed", applied=False)]
+        dist = min(abs(dist), self.config.max_nudge_m)
         v = d * dist
-        what = f"{format_distance(dist)} {_say_vec(d)}"
-        if a.stopped:
-            assert a.ctx is not None
-            a.ctx.offset = a.ctx.offset + v
-            self._run_aux(SkillCall("move", {"vector": v.tolist(), "direction": _say_vec(d), "distance_m": dist}))
-            return f"moving {what} (still stopped)", True
-        if a.current is not None and a.ctx is not None:
-            a.ctx.offset = a.ctx.offset + v
-            a.intervening = True
-            return f"shifting {a.library.render(a.current)!r} {what}", True
-        a.pending.insert(0, (SkillCall("move", {"vector": v.tolist(), "direction": _say_vec(d), "distance_m": dist}), "operator"))
-        return f"moving {what}", True
+        what = f"{format_distance(dist)} {say_vector(d)}"
+        nudge = self._role_call("nudge", {"vector": v.tolist(), "direction": say_vector(d), "distance_m": dist})
+        shift = Shift(offset=(float(v[0]), float(v[1]), float(v[2])))
+        remember = RememberDirection((float(d[0]), float(d[1]), float(d[2])))
+        if self.v.current is not None and not self.v.stopped:
+            return [remember, shift, MarkIntervention(), Say(f"shifting {self._render(self.v.current)!r} {what}")]
+        if nudge is None:
+            return [Say("I have no skill to move the gripper by itself", applied=False)]
+        if self.v.stopped:
+            return [remember, shift, RunNudge(nudge), Say(f"moving {what} (still stopped)")]
+        return [remember, Enqueue(((nudge, "operator"),)), Say(f"moving {what}")]
 
-    def _on_rotate(self, c: Correction) -> tuple[str, bool]:
-        a = self.agent
+    def on_rotate(self, c: Correction) -> list[Effect]:
         axis = np.asarray(c.axis if c.axis is not None else (0.0, 0.0, 1.0), float)
         if c.angle_rad is None:
-            return "rotate by how much?", False
+            return [Say("rotate by how much?", applied=False)]
+        if not (math.isfinite(c.angle_rad) and np.all(np.isfinite(axis))):
+            return [Say("that angle makes no sense; nothing changed", applied=False)]
         if abs(abs(axis[2]) - 1.0) > 1e-6:
-            return "I can only rotate the gripper about the vertical axis", False
+            return [Say("I can only rotate the gripper about the vertical axis", applied=False)]
         ang = float(c.angle_rad) * float(np.sign(axis[2]))
         ang = max(-math.pi, min(math.pi, ang))
         say = f"{abs(math.degrees(ang)):.0f} degrees {'counterclockwise' if ang > 0 else 'clockwise'}"
-        if a.stopped:
-            assert a.ctx is not None
-            a.ctx.yaw_offset += ang
-            self._run_aux(SkillCall("rotate", {"angle_rad": ang}))
-            return f"rotating {say} (still stopped)", True
-        if a.current is not None and a.ctx is not None:
-            a.ctx.yaw_offset += ang
-            a.intervening = True
-            return f"rotating {say} while I {a.library.render(a.current)}", True
-        a.pending.insert(0, (SkillCall("rotate", {"angle_rad": ang}), "operator"))
-        return f"rotating {say}", True
+        turn = self._role_call("turn", {"angle_rad": ang})
+        if self.v.stopped:
+            if turn is None:
+                return [Say("I have no skill to turn the gripper by itself", applied=False)]
+            return [Shift(yaw=ang), RunNudge(turn), Say(f"rotating {say} (still stopped)")]
+        if self.v.current is not None:
+            return [Shift(yaw=ang), MarkIntervention(), Say(f"rotating {say} while I {self._render(self.v.current)}")]
+        if turn is None:
+            return [Say("I have no skill to turn the gripper by itself", applied=False)]
+        return [Enqueue(((turn, "operator"),)), Say(f"rotating {say}")]
 
-    def _on_gripper(self, c: Correction) -> tuple[str, bool]:
-        a = self.agent
-        call = SkillCall("open_gripper" if c.gripper == "open" else "close_gripper")
-        verb = "opening" if c.gripper == "open" else "closing"
-        if a.stopped:
-            self._run_aux(call)
-            return f"{verb} the gripper (still stopped)", True
-        self._interrupt(f"operator asked to {c.gripper} the gripper", then=[(call, "operator")])
-        return f"{verb} the gripper, then carrying on with the plan", True
+    def on_gripper(self, c: Correction) -> list[Effect]:
+        opening = c.gripper == "open"
+        call = self._role_call("release" if opening else "grip")
+        if call is None:
+            return [Say(f"I have no skill to {c.gripper} the gripper", applied=False)]
+        verb = "opening" if opening else "closing"
+        if self.v.stopped:
+            return [RunNudge(call), Say(f"{verb} the gripper (still stopped)")]
+        return [*self._interrupt(f"operator asked to {c.gripper} the gripper", then=[call]),
+                Say(f"{verb} the gripper, then carrying on with the plan")]
 
-    def _on_speed(self, c: Correction) -> tuple[str, bool]:
-        a = self.agent
-        assert a.ctx is not None
+    def on_speed(self, c: Correction) -> list[Effect]:
         s = float(c.speed_scale or 1.0)
-        lo, hi = a.config.speed_scale_range
-        a.ctx.speed_scale = min(max(a.ctx.speed_scale * s, lo), hi)
-        return f"speed now {a.ctx.speed_scale:.2g}x", True
+        if not math.isfinite(s) or s <= 0:
+            return [Say("that speed makes no sense; nothing changed", applied=False)]
+        lo, hi = self.config.speed_scale_range
+        new = min(max(self.v.speed_scale * s, lo), hi)
+        return [Rescale(new), Say(f"speed now {new:.2g}x")]
 
-    def _on_object(self, c: Correction) -> tuple[str, bool]:
-        a = self.agent
-        objects = a.objects()
-        cur = a.current or (a.pending[0][0] if a.pending else None)
-        remaining = a.policy.remaining()
+    def on_object(self, c: Correction) -> list[Effect]:
+        objects = list(self.v.objects)
+        cur = self.v.current or (self.v.pending[0] if self.v.pending else None)
+        remaining = list(self.v.remaining)
         if cur is None and remaining:
             cur = remaining[0]
         # Which slot is corrected: the one whose category the correction names, else the running skill's own.
@@ -180,158 +198,155 @@ class CorrectionHandler:
         _, cats, _, _ = parse_description(named)
         slot, old = None, None
         for call in [x for x in (cur, *remaining) if x is not None]:
-            for s in ("object", "target"):
-                desc = call.args.get(s)
-                if desc and (not cats or (parse_description(desc)[1] & cats) or _is_cabinet_word(desc, cats)):
+            for s in self._object_slots(call):
+                desc = call.args[s]
+                if not cats or (parse_description(desc)[1] & cats) or _is_cabinet_word(desc, cats):
                     slot, old = s, desc
                     break
             if slot:
                 break
         if slot is None and cur is not None:
-            slot = PRIMARY_SLOT.get(cur.skill)
+            slot = self.lex.primary_slot(cur.skill)
             old = cur.args.get(slot) if slot else None
         if slot is None or old is None:
-            return "there is no object in what I am doing to change", False
+            return [Say("there is no object in what I am doing to change", applied=False)]
         try:
             old_obj = resolve(old, objects)
         except CorrigoError:
             old_obj = None
-        new_desc = self._meant(c, old, old_obj, objects)
+        new_desc = _meant(c, old, old_obj, objects)
         if new_desc is None:
-            return f"which {_category_of(old) or 'one'} did you mean?", False
+            return [Say(f"which {_category_of(old) or 'one'} did you mean?", applied=False)]
         try:
             new_obj = resolve(new_desc, objects)
         except (UnknownObjectError, AmbiguousObjectError) as e:
-            return str(e), False
-        from policies.rule_based import _name_for
+            return [Say(str(e), applied=False)]
+        new_name = short_name(new_obj, objects)
+        running = self.v.current
+        if running is not None and slot in running.args:
+            fixed = SkillCall(running.skill, {**running.args, slot: new_name})
+            return [Retarget(old, new_name, slot), *self._interrupt(f"operator meant the {new_name}", requeue=fixed),
+                    Say(f"ok, the {new_name}: {self._render(fixed)}")]
+        return [Retarget(old, new_name, slot, reply=f"ok, the {new_name} ({{n}} remaining step{{s}} changed)")]
 
-        new_name = _name_for(new_obj, objects)
-        n = getattr(a.policy, "retarget", lambda *_: 0)(old, new_name, slot)
-        if a.current is not None and slot in a.current.args:
-            fixed = SkillCall(a.current.skill, {**a.current.args, slot: new_name})
-            self._interrupt(f"operator meant the {new_name}", requeue=fixed)
-            return f"ok, the {new_name}: {a.library.render(fixed)}", True
-        return f"ok, the {new_name} ({n} remaining step{'s' if n != 1 else ''} changed)", True
-
-    def _meant(self, c: Correction, old: str, old_obj: Any, objects: list[Any]) -> str | None:
-        """The description the operator meant, filled in from what was being used."""
-        cat = _category_of(c.target or "") or _category_of(c.negated or "") or _category_of(old)
-        if c.target and not c.other:
-            colours, cats, groups, _ = parse_description(c.target)
-            if cats or groups - {"*"}:
-                return c.target
-            desc = " ".join(sorted(colours)) + (f" {cat}" if cat else "")
-            return desc.strip() or None
-        # "the other bowl" / "that's not the mug": the one remaining candidate of that category
-        exclude = {old_obj.name} if old_obj is not None else set()
-        if c.negated:
-            exclude |= {o.name for o in match_objects(c.negated, objects)}
-        cands = [o for o in match_objects(cat or "", objects) if o.name not in exclude] if cat else []
-        if len(cands) == 1:
-            return cands[0].description
-        return None
-
-    def _on_plan(self, c: Correction) -> tuple[str, bool]:
-        a = self.agent
-        obs = a.observation_for_policy()
+    def on_plan(self, c: Correction) -> list[Effect]:
+        cur = self.v.current
         if c.plan_op == "insert":
             calls = []
             for ins in c.instructions:
-                call = a.library.parse(ins)
+                call = self.library.parse(ins)
                 if call is None:
-                    return f"I don't know how to {ins!r}", False
+                    return [Say(f"I don't know how to {ins!r}", applied=False)]
                 calls.append(call)
             if not calls:
-                return "insert what?", False
-            self._interrupt("operator inserted steps", requeue=a.current, then=[(x, "operator") for x in calls])
-            return "first: " + ", then ".join(a.library.render(x) for x in calls), True
+                return [Say("insert what?", applied=False)]
+            return [*self._interrupt("operator inserted steps", then=calls, requeue=cur),
+                    Say("first: " + ", then ".join(self._render(x) for x in calls))]
         if c.plan_op == "skip":
-            cur = a.current
             if cur is None:
-                try:
-                    return a.policy.edit_plan(PlanEdit("skip"), obs), True
-                except PolicyError as e:
-                    return str(e), False
-            self._interrupt("operator skipped it")
-            rest = a.policy.remaining()
-            if cur.skill == "pick" and rest and rest[0].skill == "place":
-                a.policy.edit_plan(PlanEdit("skip"), obs)
-            return f"skipping: {a.library.render(cur)}", True
+                return [EditPlan(PlanEdit("skip"), say=True)]
+            effects: list[Effect] = [Interrupt("operator skipped it")]
+            rest = self.v.remaining
+            if self._is(cur, "acquire") and rest and self._is(rest[0], "deliver"):
+                effects.append(EditPlan(PlanEdit("skip")))  # what was being fetched need not be put anywhere
+            return [*effects, Say(f"skipping: {self._render(cur)}")]
         if c.plan_op == "reorder" and c.before:
-            cur = a.current
-            holding = a.ctx is not None and a.ctx.held is not None
-            other_pick = cur is not None and cur.skill == "pick" and not holding and not _desc_in(cur, c.before)
-            try:
-                # A pick of something else under way (nothing in the hand yet) goes back in the plan.
-                if other_pick:
-                    a.policy.edit_plan(PlanEdit("insert", [cur]), obs)
-                    self._interrupt(f"operator wants the {c.before} first")
-                return a.policy.edit_plan(PlanEdit("reorder", before=c.before, after=c.after), obs), True
-            except PolicyError:
-                # A policy without an editable plan: act on it now, as an instruction (YAY style).
-                first = SkillCall("pick", {"object": c.before})
-                try:
-                    resolve(c.before, a.objects())
-                except (UnknownObjectError, AmbiguousObjectError) as e:
-                    return str(e), False
-                self._interrupt(f"operator wants the {c.before} first", then=[(first, "operator")])
-                return f"ok: {a.library.render(first)} first", True
+            return self._reorder(c.before, c.after)
         if c.plan_op == "replace" and c.target:
             try:
-                new = resolve(c.target, a.objects())
+                new = resolve(c.target, self.v.objects)
             except (UnknownObjectError, AmbiguousObjectError) as e:
-                return str(e), False
-            from policies.rule_based import _name_for
+                return [Say(str(e), applied=False)]
+            name = short_name(new, list(self.v.objects))
+            effects = [EditPlan(PlanEdit("replace", target=name), say=True)]
+            if self._is(cur, "deliver") and cur is not None:
+                slot = self.lex.primary_slot(cur.skill) or "target"
+                moved = SkillCall(cur.skill, {**cur.args, slot: name})
+                effects += [*self._interrupt(f"operator wants it in the {name}", requeue=moved),
+                            Say(f"putting it in the {name} instead")]
+            return effects
+        return [Say("I did not get how to change the plan", applied=False)]
 
-            name = _name_for(new, a.objects())
+    def _reorder(self, before: str, after: str | None) -> list[Effect]:
+        cur = self.v.current
+        holding = self.v.held is not None
+        first = self._role_call("acquire", {"object": before})
+        # A policy without an editable plan: act on it now, as an instruction (YAY style).
+        if first is not None:
+            slot = self.lex.primary_slot(first.skill) or "object"
+            first = SkillCall(first.skill, {slot: before})
             try:
-                reply = a.policy.edit_plan(PlanEdit("replace", target=name), obs)
-            except PolicyError as e:  # no editable plan: the running place still changes
-                reply = str(e)
-            if a.current is not None and a.current.skill == "place":
-                self._interrupt(f"operator wants it in the {name}", requeue=SkillCall("place", {"target": name}))
-                return f"putting it in the {name} instead", True
-            return reply, True
-        return "I did not get how to change the plan", False
+                resolve(before, self.v.objects)
+                fallback: tuple[Effect, ...] = (*self._interrupt(f"operator wants the {before} first", then=[first]),
+                                                Say(f"ok: {self._render(first)} first"))
+            except (UnknownObjectError, AmbiguousObjectError) as e:
+                fallback = (Say(str(e), applied=False),)
+        else:
+            fallback = (Say("I have no skill to fetch things in another order", applied=False),)
+        effects: list[Effect] = []
+        # A pick of something else under way (nothing in the hand yet) goes back in the plan.
+        if self._is(cur, "acquire") and cur is not None and not holding and not _desc_in(cur, before):
+            effects += [EditPlan(PlanEdit("insert", [cur]), otherwise=fallback),
+                        Interrupt(f"operator wants the {before} first")]
+        return [*effects, EditPlan(PlanEdit("reorder", before=before, after=after), say=True, otherwise=fallback)]
 
-    def _on_skill(self, c: Correction) -> tuple[str, bool]:
-        a = self.agent
-        if not c.skill or not c.param or c.skill not in a.library:
-            return "I don't know which skill to change", False
-        skill = a.library.get(c.skill)
-        live = a.current is not None and a.current.skill == c.skill and a.ctx is not None
-        params = a.ctx.params if live else skill.default_params(a.episode_params.get(c.skill, {}))
-        old = getattr(params, c.param, None)
-        if old is None:
-            return f"{c.skill} has no parameter {c.param!r}", False
-        new = _apply_value(old, c.value, c.delta)
-        set_param(params, c.param, new)  # validates; raises a one-line error
-        a.episode_params.setdefault(c.skill, {})[c.param] = new
+    def on_skill(self, c: Correction) -> list[Effect]:
+        words = self.lex.get(c.skill)
+        if words is None or not c.param:
+            return [Say("I don't know which skill to change", applied=False)]
+        spec = words.param(c.param)
+        if spec is None:
+            return [Say(f"{c.skill} has no parameter {c.param!r}", applied=False)]
+        live = self.v.current is not None and self.v.current.skill == c.skill and self.v.params is not None
         if live:
-            a.intervening = True
-        when = "now" if live else f"the next time I {c.skill.replace('_', ' ')}"
-        return f"{c.skill}: {c.param} {_fmt(old)} -> {_fmt(new)} ({when})", True
+            old = self.v.params[c.param]  # type: ignore[index]
+        else:
+            old = self.v.episode_params.get(c.skill, {}).get(c.param, spec.default)
+        new = _apply_value(old, c.value, c.delta)
+        set_param(self.library.get(words.name).default_params(), c.param, new)  # validates: a one-line error
+        when = "now" if live else f"the next time I {words.name.replace('_', ' ')}"
+        effects: list[Effect] = [SetParam(words.name, c.param, new, live=live)]
+        if live:
+            effects.append(MarkIntervention())
+        return [*effects, Say(f"{words.name}: {c.param} {_fmt(old)} -> {_fmt(new)} ({when})")]
 
-    def _on_preference(self, c: Correction) -> tuple[str, bool]:
-        return f"noted: {c.statement or c.text} (I'll remember this)", True
+    def on_preference(self, c: Correction) -> list[Effect]:
+        return [Say(f"noted: {c.statement or c.text} (I'll remember this)")]
 
-    def _on_confirm(self, c: Correction) -> tuple[str, bool]:
-        return "thanks!", True
+    def on_confirm(self, c: Correction) -> list[Effect]:
+        return [Say("thanks!")]
 
-    def _on_unknown(self, c: Correction) -> tuple[str, bool]:
-        a = self.agent
-        call = a.library.parse(c.text)
+    def on_unknown(self, c: Correction) -> list[Effect]:
+        call = self.library.parse(c.text)
         if call is None:
             shown = c.text.strip()[:60] or "(nothing)"
-            return f"sorry, I didn't understand {shown!r}; nothing changed", False
-        for slot in ("object", "target"):
-            if slot in call.args and call.args[slot] != "drawer":
+            return [Say(f"sorry, I didn't understand {shown!r}; nothing changed", applied=False)]
+        for slot in self._object_slots(call):
+            if call.args[slot] != "drawer":
                 try:
-                    resolve(call.args[slot], a.objects())
+                    resolve(call.args[slot], self.v.objects)
                 except (UnknownObjectError, AmbiguousObjectError) as e:
-                    return str(e), False
-        self._interrupt("operator gave a new instruction", then=[(call, "operator")])
-        return f"ok: {a.library.render(call)}", True
+                    return [Say(str(e), applied=False)]
+        return [*self._interrupt("operator gave a new instruction", then=[call]), Say(f"ok: {self._render(call)}")]
+
+
+def _meant(c: Correction, old: str, old_obj: Any, objects: list[Any]) -> str | None:
+    """The description the operator meant, filled in from what was being used."""
+    cat = _category_of(c.target or "") or _category_of(c.negated or "") or _category_of(old)
+    if c.target and not c.other:
+        colours, cats, groups, _ = parse_description(c.target)
+        if cats or groups - {"*"}:
+            return c.target
+        desc = " ".join(sorted(colours)) + (f" {cat}" if cat else "")
+        return desc.strip() or None
+    # "the other bowl" / "that's not the mug": the one remaining candidate of that category
+    exclude = {old_obj.name} if old_obj is not None else set()
+    if c.negated:
+        exclude |= {o.name for o in match_objects(c.negated, objects)}
+    cands = [o for o in match_objects(cat or "", objects) if o.name not in exclude] if cat else []
+    if len(cands) == 1:
+        return str(cands[0].description)
+    return None
 
 
 def _category_of(desc: str) -> str | None:
@@ -349,25 +364,21 @@ def _desc_in(call: SkillCall, desc: str) -> bool:
 
 
 def _apply_value(old: Any, value: Any, delta: Any) -> Any:
-    if isinstance(old, tuple):
+    if isinstance(old, (tuple, list)):
         base = np.asarray(old, float)
         if value is not None:
             return tuple(float(v) for v in np.broadcast_to(np.asarray(value, float), base.shape))
         return tuple(float(v) for v in base + np.broadcast_to(np.asarray(delta or 0.0, float), base.shape))
+    if isinstance(old, int) and not isinstance(old, bool):
+        if value is not None:
+            return int(round(float(np.asarray(value, float).reshape(-1)[0])))
+        return old + int(round(float(np.asarray(delta or 0, float).reshape(-1)[0])))
     if value is not None:
         return float(np.asarray(value, float).reshape(-1)[0])
     return float(old) + float(np.asarray(delta or 0.0, float).reshape(-1)[0])
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, tuple):
+    if isinstance(v, (tuple, list)):
         return "(" + ", ".join(f"{x:.3g}" for x in v) + ")"
     return f"{v:.3g}" if isinstance(v, float) else str(v)
-
-
-def _say_vec(d: np.ndarray) -> str:
-    names = []
-    for axis, (pos, neg) in enumerate((("forward", "back"), ("left", "right"), ("up", "down"))):
-        if abs(d[axis]) > 0.3:
-            names.append(pos if d[axis] > 0 else neg)
-    return " and ".join(names) or "nowhere"

@@ -14,26 +14,23 @@
 from __future__ import annotations
 
 import getpass
-import time
-import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from agent.episode import EpisodeLog
 from corrections_kb.distill import Distiller, RuleDistiller
 from corrections_kb.errors import KBError
 from corrections_kb.knowledge import Knowledge
+from corrections_kb.types import SKILL_LEVEL_KINDS
 from robot.describe import AmbiguousObjectError, UnknownObjectError, resolve
-from robot.errors import CorrigoError
+from robot.lexicon import Lexicon
 from robot.types import SceneObject
 from skills.base import SkillCall
+from skills.library import default_library
 
-if TYPE_CHECKING:
-    from agent.loop import Agent, EpisodeResult
-
-SLOT_OF = {"pick": "object", "push": "object", "place": "target", "open_drawer": "object", "close_drawer": "object"}
-STEP_KINDS = ("motion", "rotate", "skill", "speed")  # corrections that contradict a skill-level item
+STEP_KINDS = SKILL_LEVEL_KINDS  # corrections that contradict a skill-level item applied to their step
 
 
 @dataclass
@@ -131,9 +128,9 @@ class KnowledgeBridge:
                 ok = e.get("word") in words and e.get("means") in cats
             elif typ == "preference":
                 ok = e.get("applies_to") in cats
-            elif typ == "plan" and e.get("op") == "order":
+            elif typ == "order":
                 ok = e.get("first") in cats
-            elif typ in ("plan", "note"):
+            elif typ in ("insert_step", "note"):
                 if task_vec is None:
                     task_vec = self.text_vec(task)
                 ref = self.text_vec(str(item.provenance.get("task") or item.statement))
@@ -147,8 +144,9 @@ class KnowledgeBridge:
         return out
 
     def for_step(self, task: str, call: SkillCall, objects: list[SceneObject], observation: dict[str, Any],
-                 step_index: int = 0) -> list[AppliedKnowledge]:
-        slot = SLOT_OF.get(call.skill)
+                 step_index: int = 0, lexicon: Lexicon | None = None) -> list[AppliedKnowledge]:
+        """Skill-level items for this step's skill and the object in its primary slot."""
+        slot = (lexicon or default_library().lexicon()).primary_slot(call.skill)
         desc = call.args.get(slot) if slot else None
         if not desc:
             return []
@@ -169,7 +167,7 @@ class KnowledgeBridge:
             if h.score < self.threshold or h.knowledge.id in self._failed_here or _discredited(h.knowledge):
                 continue
             e = h.knowledge.effect
-            key = e.get("param") if e.get("type") == "param" else e.get("type")
+            key = e.get("param") if e.get("type") in ("param", "grasp_offset") else e.get("type")
             # conflicts: more evidence first, then the most recent
             rank = (h.knowledge.successes - 2 * h.knowledge.contradictions, h.knowledge.updated_at or 0, h.score)
             if key not in best or rank > best[key][0]:
@@ -178,7 +176,7 @@ class KnowledgeBridge:
         for _, h in best.values():
             e = h.knowledge.effect
             a = AppliedKnowledge(h.knowledge, similarity=h.score)
-            if e.get("type") == "param" and "value" in e:
+            if e.get("type") in ("param", "grasp_offset") and "value" in e:
                 a.overrides[e["param"]] = e["value"]
             elif e.get("type") == "speed":
                 a.speed_scale = float(e.get("scale", 1.0))
@@ -189,29 +187,30 @@ class KnowledgeBridge:
         return applied
 
     # ----- learning -----
-    def end_episode(self, agent: "Agent", result: "EpisodeResult") -> list[int]:
-        episode = self.episode_log(agent, result)
+    def end_episode(self, log: EpisodeLog) -> list[int]:
+        episode = log.to_dict()
+        episode["operator"] = self.operator
         corrections = episode["corrections"]
         # score what was applied
         for step_index, a in self._applied_steps:
-            step = result.steps[step_index] if step_index < len(result.steps) else None
+            step = log.steps[step_index] if step_index < len(log.steps) else None
             contradicted = step is not None and any(
                 c["applied"] and c["parsed"].get("kind") in STEP_KINDS and step.t_start - 1e-6 <= c["t"] <= step.t_end + 1e-6
                 for c in corrections)
             outcome = "contradicted" if contradicted else ("success" if step is not None and step.ok else "failure")
             self._use(a.id, outcome, episode["episode"])
-        used_task = [k for k in self._task_items if k.id in set(agent.task_knowledge_used)]
+        used_task = [k for k in self._task_items if k.id in set(log.task_knowledge_used)]
         plan_fixes = any(c["applied"] and c["parsed"].get("kind") in ("plan", "object") for c in corrections)
         for k in used_task:
-            self._use(int(k.id), "contradicted" if plan_fixes else ("success" if result.success else "failure"),
+            self._use(int(k.id), "contradicted" if plan_fixes else ("success" if log.success else "failure"),
                       episode["episode"])
         if not self.learn:
             return []
-        new = self.distiller.distill(episode)
+        new = self.distiller.distill(episode, log.lexicon)
         for item in new:
             item.scope = {**item.scope, "user": self.user, "site": self.site}
             item.text_embedding = self.text_vec(_key_text(item))
-            crop = self._crop_for(item, episode)
+            crop = self._crop_for(item, log)
             if crop is not None:
                 item.visual_embedding = self.image_vec(crop)
         if self.defer:
@@ -228,25 +227,16 @@ class KnowledgeBridge:
         except KBError:
             pass  # an item removed meanwhile: nothing to score
 
-    def _crop_for(self, item: Knowledge, episode: dict[str, Any]) -> np.ndarray | None:
+    def _crop_for(self, item: Knowledge, log: EpisodeLog) -> np.ndarray | None:
+        """The crop of the object a skill-level item is about, from a step of its skill."""
         if item.kind != "skill":
             return None
-        for i, step in enumerate(episode["steps"]):
-            if step["call"]["skill"] == item.scope.get("skill") and i in self._step_crops:
-                ref = step.get("object") if step["call"]["skill"] == "pick" else step.get("target")
-                if ref and ref.get("category") == item.scope.get("object_category"):
-                    return self._step_crops[i]
+        for i, step in enumerate(log.steps):
+            ref = step.acted_on
+            if step.call["skill"] == item.scope.get("skill") and i in self._step_crops and ref \
+                    and ref.get("category") == item.scope.get("object_category"):
+                return self._step_crops[i]
         return None
-
-    def episode_log(self, agent: "Agent", result: "EpisodeResult") -> dict[str, Any]:
-        return {
-            "episode": agent.episode_id, "task": result.task, "operator": self.operator, "success": result.success,
-            "time": time.time(),
-            "steps": [vars(s).copy() for s in result.steps],
-            "corrections": [{"t": c.t, "text": c.text, "parsed": c.parsed, "reply": c.reply, "applied": c.applied,
-                             "context": c.context} for c in result.corrections],
-            "episode_params": {k: dict(v) for k, v in agent.episode_params.items()},
-        }
 
     def close(self) -> None:
         close = getattr(self.store, "close", None)
@@ -279,7 +269,8 @@ def _same_effect(a: Knowledge, b: Knowledge, tol: float = 0.01) -> bool:
     ea, eb = a.effect, b.effect
     if ea == eb:
         return True
-    if ea.get("type") != "param" or {k: v for k, v in ea.items() if k != "value"} != {k: v for k, v in eb.items() if k != "value"}:
+    if ea.get("type") not in ("param", "grasp_offset") or \
+            {k: v for k, v in ea.items() if k != "value"} != {k: v for k, v in eb.items() if k != "value"}:
         return False
     va, vb = np.atleast_1d(np.asarray(ea.get("value"), float)), np.atleast_1d(np.asarray(eb.get("value"), float))
     return va.shape == vb.shape and bool(np.all(np.abs(va - vb) <= tol))
@@ -293,7 +284,8 @@ def _discredited(k: Knowledge) -> bool:
 
 def _scope_key(k: Knowledge) -> tuple[Any, ...]:
     s = k.scope
-    return (s.get("skill"), s.get("object_category"), s.get("task") if k.effect.get("type") in ("plan", "note") else None)
+    return (s.get("skill"), s.get("object_category"),
+            s.get("task") if k.effect.get("type") in ("order", "insert_step", "note") else None)
 
 
 def _key_text(item: Knowledge) -> str:
@@ -315,7 +307,3 @@ def open_knowledge(spec: str, **kwargs: Any) -> KnowledgeBridge:
     from corrections_kb.store import open_store
 
     return KnowledgeBridge(open_store(spec), **kwargs)
-
-
-def new_episode_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

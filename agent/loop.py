@@ -1,26 +1,60 @@
 """`Agent.run(task)`: the high-level policy picks skills, skills yield actions per tick,
 and operator corrections are applied between any two ticks.
+
+Corrections are parsed with the library's lexicon, handled by the pure handler
+(agent.corrections.handle -> effects), and the effects are carried out in one place,
+`Agent._apply`.
 """
 from __future__ import annotations
 
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from agent.corrections import HandlerConfig, describe_context, handle
+from agent.effects import (
+    EditPlan,
+    Effect,
+    Enqueue,
+    Hold,
+    Interrupt,
+    MarkIntervention,
+    RememberDirection,
+    Rescale,
+    Resume,
+    Retarget,
+    RunNudge,
+    Say,
+    SetParam,
+    Shift,
+)
+from agent.episode import (
+    CorrectionRecord,
+    EpisodeLog,
+    EpisodeResult,
+    EpisodeState,
+    EpisodeView,
+    StepRecord,
+    new_episode_id,
+)
 from agent.events import Event, EventSink
-from corrections_kb.errors import KBError
+from corrections_kb.parser import ParserConfig, parse
 from corrections_kb.types import Correction
 from policies.base import Done, HighLevelPolicy, PolicyError, Step
+from robot.describe import resolve
 from robot.errors import CorrigoError
+from robot.lexicon import Lexicon
 from robot.robot import Robot
 from robot.types import SceneObject
-from skills.base import SkillCall, SkillContext, SkillOutcome
+from skills.base import ActionGen, SkillCall, SkillContext, SkillOutcome, set_param
 from skills.library import SkillLibrary, default_library
 from skills.perception import ObjectSource, privileged_objects
+
+__all__: Sequence[str] = ("Agent", "AgentConfig", "EpisodeResult", "CorrectionRecord", "StepRecord", "summarize")
 
 
 @dataclass
@@ -38,51 +72,6 @@ class AgentConfig:
             raise CorrigoError(f"viewpoint must be 'robot' or 'facing', got {self.viewpoint!r}")
 
 
-@dataclass
-class CorrectionRecord:
-    """One operator utterance: when, what it meant, what the agent did."""
-
-    t: float
-    text: str
-    parsed: dict[str, Any]
-    reply: str
-    step: str | None  # the instruction running when it came
-    applied: bool
-    source: str = "operator"
-    latency_s: float | None = None  # queue entry -> first action sent after applying it
-    context: dict[str, Any] = field(default_factory=dict)  # what the agent was doing (for distillation)
-
-
-@dataclass
-class StepRecord:
-    instruction: str
-    call: dict[str, Any]
-    source: str
-    ok: bool | None
-    message: str
-    t_start: float
-    t_end: float
-    interrupted: bool = False
-    params: dict[str, Any] = field(default_factory=dict)
-    offset: list[float] = field(default_factory=list)
-    yaw_offset: float = 0.0
-    object: dict[str, Any] | None = None  # the object the step acted on, as seen at its start
-    target: dict[str, Any] | None = None  # where it put it
-    knowledge: list[int] = field(default_factory=list)  # ids of knowledge items applied to it
-
-
-@dataclass
-class EpisodeResult:
-    task: str
-    success: bool | None
-    done_reason: str
-    steps: list[StepRecord]
-    corrections: list[CorrectionRecord]
-    duration_s: float
-    ticks: int
-    knowledge_applied: list[dict[str, Any]] = field(default_factory=list)
-
-
 class Recorder(Protocol):
     def start_episode(self, task: str, meta: dict[str, Any]) -> None: ...
     def add_frame(self, observation: dict[str, Any], action: dict[str, Any], instruction: str,
@@ -95,8 +84,9 @@ class KnowledgeSource(Protocol):
 
     def for_task(self, task: str, objects: list[SceneObject]) -> list[Any]: ...
     def for_step(self, task: str, call: SkillCall, objects: list[SceneObject], observation: dict[str, Any],
-                 step_index: int = 0) -> list[Any]: ...
-    def end_episode(self, agent: "Agent", result: "EpisodeResult") -> list[int]: ...
+                 step_index: int = 0, lexicon: Lexicon | None = None) -> list[Any]: ...
+    def step_failed(self, step_index: int) -> None: ...
+    def end_episode(self, log: EpisodeLog) -> list[int]: ...
 
 
 @dataclass
@@ -104,10 +94,6 @@ class _Queued:
     text: str
     t_wall: float
     source: str
-
-
-class _Interrupt(Exception):
-    """Raised inside the tick loop to abandon the running skill."""
 
 
 class Agent:
@@ -129,8 +115,6 @@ class Agent:
         recorder: Recorder | None = None,
         knowledge: KnowledgeSource | None = None,
     ) -> None:
-        from agent.corrections import CorrectionHandler
-
         self.robot = robot
         self.policy = policy
         self.library = library or default_library()
@@ -139,7 +123,9 @@ class Agent:
         self.on_event = on_event or (lambda e: None)
         self.recorder = recorder
         self.knowledge = knowledge
-        self.handler = CorrectionHandler(self)
+        self.parser_config = ParserConfig(viewpoint=self.config.viewpoint, lexicon=self.library.lexicon())
+        self.handler_config = HandlerConfig(speed_scale_range=self.config.speed_scale_range)
+        self.observers: list[Callable[["Agent"], None]] = []  # e.g. a simulated operator watching each tick
         self._queue: "queue.Queue[_Queued]" = queue.Queue()
         self._scheduled: list[tuple[float, str]] = []
         self._lock = threading.Lock()
@@ -159,31 +145,39 @@ class Agent:
             self._scheduled.append((float(t_s), text))
             self._scheduled.sort(key=lambda x: x[0])
 
-    # ----- episode state -----
+    # ----- episode state (read-only views for observers and consoles) -----
+    @property
+    def ctx(self) -> SkillContext:
+        return self.state.ctx
+
+    @property
+    def t(self) -> float:
+        return self.state.t
+
+    @property
+    def current(self) -> SkillCall | None:
+        return self.state.current
+
+    @property
+    def stopped(self) -> bool:
+        return self.state.stopped
+
+    @property
+    def finishing(self) -> bool:
+        return self.state.finishing
+
     def _reset_episode_state(self) -> None:
-        self.t = 0.0
-        self.ticks = 0
-        self.stopped = False
-        self.finishing = False  # the policy said it is done; the operator may still object
+        self.state = EpisodeState(ctx=SkillContext(objects=self.objects, dt=self.robot.control_dt))
         self.history: list[Step] = []
         self.step_records: list[StepRecord] = []
         self.correction_records: list[CorrectionRecord] = []
-        self.pending: list[tuple[SkillCall, str]] = []  # (call, source) to run before asking the policy
-        self.current: SkillCall | None = None
-        self.current_source = "policy"
-        self.interrupt: str | None = None  # reason; set by the handler to abandon the running skill
-        self.ctx: SkillContext | None = None
-        self.aux: Generator[dict[str, Any], None, SkillOutcome] | None = None  # a nudge run while stopped
+        self.aux: ActionGen | None = None  # a nudge run while stopped
         self.aux_ctx: SkillContext | None = None
-        self.episode_params: dict[str, dict[str, Any]] = {}  # skill -> param -> value (live corrections)
-        self.intervening = False  # the current step has been shaped by the operator
-        self.last_motion: np.ndarray | None = None
         self.task = ""
         self.task_knowledge: list[Any] = []
         self.task_knowledge_used: list[int] = []
         self.step_knowledge: list[Any] = []
         self.episode_id = ""
-        self.observers: list[Callable[["Agent"], None]] = getattr(self, "observers", [])
         self.knowledge_applied: list[dict[str, Any]] = []
         self._frame_events: list[dict[str, Any]] = []
         self._awaiting_latency: list[tuple[CorrectionRecord, float]] = []
@@ -193,18 +187,15 @@ class Agent:
     def emit(self, kind: str, text: str, **data: Any) -> None:
         if kind == "reply":
             self.status["reply"] = text
-        self.on_event(Event(kind, text, self.t, data))
+        self.on_event(Event(kind, text, self.state.t, data))
 
     # ----- the episode -----
     def run(self, task: str, success: Callable[[], bool | None] | None = None, episode_id: str | None = None) -> EpisodeResult:
-        from agent.knowledge import new_episode_id
-
         self._reset_episode_state()
+        st = self.state
         self.task = task
         self.episode_id = episode_id or new_episode_id()
         self.policy.reset()
-        dt = self.robot.control_dt
-        self.ctx = SkillContext(objects=self.objects, dt=dt)
         self.emit("task", task)
         if self.recorder:
             try:
@@ -215,19 +206,19 @@ class Agent:
         reason, ok = "time limit reached", False
         try:
             self._observation = self.robot.get_observation()
-            self.ctx.observation = self._observation
+            st.ctx.observation = self._observation
             if self.knowledge is not None:
                 try:
                     self.task_knowledge = self.knowledge.for_task(task, self.objects())
-                except KBError as e:
+                except CorrigoError as e:
                     self.emit("error", f"knowledge base: {e}")
-            while self.t < self.config.max_episode_s:
+            while st.t < self.config.max_episode_s:
                 self._drain()
-                if self.stopped:
+                if st.stopped:
                     self._hold_tick()
                     continue
-                if self.pending:
-                    call, source = self.pending.pop(0)
+                if st.pending:
+                    call, source = st.pending.pop(0)
                 else:
                     nxt = self._next_from_policy()
                     if isinstance(nxt, Done):
@@ -257,33 +248,40 @@ class Agent:
                                                            "knowledge_applied": self.knowledge_applied})
         self.emit("done", f"{reason}; success: {_yes_no(result_success)}", success=result_success)
         result = EpisodeResult(task, result_success, reason, self.step_records, self.correction_records,
-                               self.t, self.ticks, self.knowledge_applied)
+                               st.t, st.ticks, self.knowledge_applied)
         if self.knowledge is not None:
             try:
-                learned = self.knowledge.end_episode(self, result)
+                learned = self.knowledge.end_episode(self.episode_log(result))
                 if learned:
                     self.emit("knowledge", f"learned {len(learned)} new item{'s' if len(learned) > 1 else ''} from this episode",
                               ids=learned)
-            except (CorrigoError, KBError) as e:  # the episode is kept even when the knowledge base fails
+            except CorrigoError as e:  # the episode is kept even when the knowledge base fails
                 self.emit("error", f"knowledge base: {e}")
         return result
 
+    def episode_log(self, result: EpisodeResult) -> EpisodeLog:
+        """The ended episode as the knowledge base learns from it."""
+        return EpisodeLog(self.episode_id, result.task, result.success, result.steps, result.corrections,
+                          {k: dict(v) for k, v in self.state.episode_params.items()}, list(self.task_knowledge_used),
+                          self.library.lexicon())
+
     def _operator_objects(self) -> bool:
         """Hold for `done_grace_s` after the policy says it is done; True if the operator gave more to do."""
+        st = self.state
         if self.config.done_grace_s <= 0:
             return False
-        self.finishing = True
+        st.finishing = True
         self.status["instruction"] = ""
         try:
-            end = self.t + self.config.done_grace_s
-            while self.t < min(end, self.config.max_episode_s):
+            end = st.t + self.config.done_grace_s
+            while st.t < min(end, self.config.max_episode_s):
                 self._drain()
-                if self.pending or self.stopped:
+                if st.pending or st.stopped:
                     return True
                 self._hold_tick()
             return False
         finally:
-            self.finishing = False
+            st.finishing = False
 
     def _safe_hold(self) -> None:
         try:
@@ -316,7 +314,7 @@ class Agent:
 
     def _execute(self, call: SkillCall, source: str) -> None:
         """Run one skill call tick by tick, applying corrections between ticks."""
-        assert self.ctx is not None
+        st = self.state
         skill = self.library.get(call.skill)
         overrides: dict[str, Any] = {}
         step_index = len(self.step_records)
@@ -325,8 +323,9 @@ class Agent:
         speed_scale = None
         if self.knowledge is not None:
             try:
-                self.step_knowledge = self.knowledge.for_step(self.task, call, objects, self._observation, step_index)
-            except (CorrigoError, KBError) as e:
+                self.step_knowledge = self.knowledge.for_step(self.task, call, objects, self._observation, step_index,
+                                                              lexicon=self.library.lexicon())
+            except CorrigoError as e:
                 self.emit("error", f"knowledge base: {e}")
             for a in self.step_knowledge:
                 overrides.update(a.overrides)
@@ -334,38 +333,39 @@ class Agent:
                 self.knowledge_applied.append({"id": a.id, "statement": a.item.statement, "kind": a.item.kind,
                                                "step": step_index, "overrides": a.overrides})
                 self.emit("knowledge", a.describe(), id=a.id)
-        overrides.update(self.episode_params.get(call.skill, {}))
+        overrides.update(st.episode_params.get(call.skill, {}))
         try:
             params = skill.default_params(overrides)
         except CorrigoError as e:
             self.emit("error", f"ignoring bad parameters for {call.skill}: {e}")
             params = skill.default_params()
-        self.ctx.reset_for_call(params)
-        base_speed = self.ctx.speed_scale
+        ctx = st.ctx
+        ctx.reset_for_call(params)
+        base_speed = ctx.speed_scale
         if speed_scale is not None:
-            self.ctx.speed_scale = base_speed * speed_scale
-        self.current, self.current_source = call, source
-        self.intervening = source == "operator"
-        self.interrupt = None
+            ctx.speed_scale = base_speed * speed_scale
+        st.current, st.current_source = call, source
+        st.intervening = source == "operator"
+        st.interrupt = None
         instruction = self.library.render(call)
         self.status.update(instruction=instruction, step=len(self.step_records) + 1)
-        t0 = self.t
+        t0 = st.t
         self.emit("step", instruction, source=source)
-        gen = skill.run(self.robot, call, self.ctx)
+        gen = skill.run(self.robot, call, ctx)
         outcome: SkillOutcome | None = None
         interrupted = False
         while True:
-            if self.t >= self.config.max_episode_s:
+            if st.t >= self.config.max_episode_s:
                 outcome = SkillOutcome(False, "time limit reached")
                 gen.close()
                 break
             self._drain()
-            if self.interrupt is not None:
+            if st.interrupt is not None:
                 gen.close()
                 interrupted = True
-                outcome = SkillOutcome(False, f"interrupted: {self.interrupt}")
+                outcome = SkillOutcome(False, f"interrupted: {st.interrupt}")
                 break
-            if self.stopped:
+            if st.stopped:
                 self._hold_tick()
                 continue
             try:
@@ -382,31 +382,32 @@ class Agent:
                 outcome = SkillOutcome(False, f"skill failed: {type(e).__name__}: {e}")
                 break
             self._send(action, instruction)
-        self.current = None
-        if speed_scale is not None and self.ctx.speed_scale == base_speed * speed_scale:
-            self.ctx.speed_scale = base_speed  # a learned speed applies to its step only
+        st.current = None
+        if speed_scale is not None and ctx.speed_scale == base_speed * speed_scale:
+            ctx.speed_scale = base_speed  # a learned speed applies to its step only
+        primary = self.library.lexicon().primary_slot(call.skill)
         rec = StepRecord(instruction, call.to_dict(), source, None if interrupted else outcome.ok, outcome.message,
-                         t0, self.t, interrupted, _params_dict(self.ctx.params), [float(v) for v in self.ctx.offset],
-                         float(self.ctx.yaw_offset), _resolved(call.args.get("object"), objects),
-                         _resolved(call.args.get("target"), objects), [a.id for a in self.step_knowledge])
+                         t0, st.t, interrupted, _params_dict(ctx.params), [float(v) for v in ctx.offset],
+                         float(ctx.yaw_offset), _resolved(call.args.get("object"), objects),
+                         _resolved(call.args.get("target"), objects), [a.id for a in self.step_knowledge],
+                         _resolved(call.args.get(primary) if primary else None, objects), ctx.phase)
         self.step_records.append(rec)
         self.history.append(Step(call, outcome, source, interrupted))
         if not outcome.ok and not interrupted and self.step_knowledge and self.knowledge is not None:
-            getattr(self.knowledge, "step_failed", lambda i: None)(step_index)
+            self.knowledge.step_failed(step_index)
         self.emit("step_done", f"{'ok' if outcome.ok else ('interrupted' if interrupted else 'failed')}"
                   f"{': ' + outcome.message if outcome.message else ''}", ok=outcome.ok)
 
     # ----- ticks -----
     def _send(self, action: dict[str, Any], instruction: str) -> None:
-        assert self.ctx is not None
         self._stamp_latency()  # this action is the first to reflect any correction just applied
         sent = self.robot.send_action(action)
-        self.ctx.last_command = sent  # integrate from what the body really accepted
+        self.state.ctx.last_command = sent  # integrate from what the body really accepted
         self._after_tick(sent, instruction)
 
     def _hold_tick(self) -> None:
         """While stopped: run a pending nudge, else hold still."""
-        assert self.ctx is not None
+        ctx = self.state.ctx
         instruction = self.status.get("instruction", "")
         if self.aux is not None and self.aux_ctx is not None:
             self.aux_ctx.observation = self._observation
@@ -415,14 +416,14 @@ class Agent:
                 self._stamp_latency()
                 sent = self.robot.send_action(action)
                 self.aux_ctx.last_command = sent
-                self.ctx.last_command = sent
+                ctx.last_command = sent
                 self._after_tick(sent, instruction, intervention=True)
                 return
             except StopIteration:
                 self.aux, self.aux_ctx = None, None
         self._stamp_latency()
         sent = self.robot.hold()
-        self.ctx.last_command = sent
+        ctx.last_command = sent
         self._after_tick(sent, instruction, intervention=True)
 
     def _stamp_latency(self) -> None:
@@ -433,16 +434,16 @@ class Agent:
         self._awaiting_latency = []
 
     def _after_tick(self, sent: dict[str, Any], instruction: str, intervention: bool | None = None) -> None:
-        assert self.ctx is not None
+        st = self.state
         if self.recorder:
-            source = "operator" if self.current_source == "operator" else "policy"
+            source = "operator" if st.current_source == "operator" else "policy"
             self.recorder.add_frame(self._observation, sent, instruction,
-                                    self.intervening if intervention is None else intervention, self._frame_events, source)
+                                    st.intervening if intervention is None else intervention, self._frame_events, source)
         self._frame_events = []
-        self.ticks += 1
-        self.t = self.ticks * self.robot.control_dt
-        self.status["t"] = self.t
-        self.status["stopped"] = self.stopped
+        st.ticks += 1
+        st.t = st.ticks * self.robot.control_dt
+        self.status["t"] = st.t
+        self.status["stopped"] = st.stopped
         if self.config.realtime:
             # The schedule stays anchored (deadline += dt), so waking early for a correction
             # shifts one tick's phase without changing the average rate.
@@ -454,14 +455,14 @@ class Agent:
             elif delay < -1.0:  # far behind (a debugger, a slow render): do not try to catch up
                 self._deadline = time.perf_counter()
         self._observation = self.robot.get_observation()
-        self.ctx.observation = self._observation
+        st.ctx.observation = self._observation
         for observe in self.observers:  # e.g. a simulated operator watching the scene
             observe(self)
 
     # ----- corrections -----
     def _drain(self) -> None:
         with self._lock:
-            while self._scheduled and self._scheduled[0][0] <= self.t + 1e-9:
+            while self._scheduled and self._scheduled[0][0] <= self.state.t + 1e-9:
                 _, text = self._scheduled.pop(0)
                 self._queue.put(_Queued(text, time.perf_counter(), "script"))
         while True:
@@ -469,17 +470,100 @@ class Agent:
                 q = self._queue.get_nowait()
             except queue.Empty:
                 return
-            rec = self.handler.handle(q.text, q.source)
+            rec = self.correct(q.text, q.source)
             self._awaiting_latency.append((rec, q.t_wall))
-            self._frame_events.append({"t": self.t, "text": q.text, "parsed": rec.parsed, "reply": rec.reply,
+            self._frame_events.append({"t": self.state.t, "text": q.text, "parsed": rec.parsed, "reply": rec.reply,
                                        "source": q.source})
 
-    def record_correction(self, text: str, correction: Correction, reply: str, applied: bool, source: str,
-                          context: dict[str, Any]) -> CorrectionRecord:
-        rec = CorrectionRecord(self.t, text, correction.to_dict(), reply, self.status.get("instruction") or None,
+    def view(self) -> EpisodeView:
+        """A snapshot of the episode for the correction handler."""
+        st, ctx = self.state, self.state.ctx
+        try:
+            objects = tuple(self.objects())
+        except CorrigoError:
+            objects = ()
+        last = tuple(float(x) for x in st.last_motion) if st.last_motion is not None else None
+        return EpisodeView(current=st.current, stopped=st.stopped, pending=tuple(c for c, _ in st.pending),
+                           remaining=tuple(self.policy.remaining()), objects=objects, held=ctx.held,
+                           params=_params_dict(ctx.params) if st.current is not None else None,
+                           episode_params={k: dict(v) for k, v in st.episode_params.items()},
+                           speed_scale=ctx.speed_scale, last_motion=last,  # type: ignore[arg-type]
+                           phase=ctx.phase if st.current is not None else None)
+
+    def correct(self, text: str, source: str = "operator") -> CorrectionRecord:
+        """Parse, handle and carry out one utterance now; record it and reply."""
+        c = parse(text, self.parser_config)
+        view = self.view()
+        context = describe_context(view, self.library)
+        if self.state.ctx.observation:
+            context["ee"] = [float(v) for v in self.state.ctx.observation["observation.state"][:7]]
+        reply, applied = self._apply(handle(c, view, self.library, self.handler_config))
+        return self._record_correction(text, c, reply, applied, source, context)
+
+    def _apply(self, effects: Sequence[Effect]) -> tuple[str, bool]:
+        """Carry out a correction's effects, in order: the one place they change the episode."""
+        st, ctx = self.state, self.state.ctx
+        reply, applied = "ok", True
+        for e in effects:
+            if isinstance(e, Say):
+                reply, applied = e.text, e.applied
+            elif isinstance(e, Hold):
+                st.stopped, self.aux = True, None
+            elif isinstance(e, Resume):
+                st.stopped, self.aux = False, None
+            elif isinstance(e, Shift):
+                ctx.offset = ctx.offset + np.asarray(e.offset, float)
+                ctx.yaw_offset += e.yaw
+            elif isinstance(e, RememberDirection):
+                st.last_motion = np.asarray(e.direction, float)
+            elif isinstance(e, RunNudge):
+                self._run_aux(e.call)
+            elif isinstance(e, Rescale):
+                ctx.speed_scale = e.speed_scale
+            elif isinstance(e, Interrupt):
+                if st.current is not None:
+                    st.interrupt = e.reason
+                st.stopped = False
+            elif isinstance(e, Enqueue):
+                st.pending[0:0] = list(e.calls)
+            elif isinstance(e, Retarget):
+                n = self.policy.retarget(e.old, e.new, e.slot)
+                if e.reply is not None:
+                    reply, applied = e.reply.format(n=n, s="s" if n != 1 else ""), True
+            elif isinstance(e, EditPlan):
+                try:
+                    answer = self.policy.edit_plan(e.edit, self.observation_for_policy())
+                except PolicyError as err:
+                    if e.otherwise is not None:
+                        r = self._apply(e.otherwise)
+                        return r
+                    if e.say:
+                        reply, applied = str(err), False
+                    continue
+                if e.say:
+                    reply, applied = answer, True
+            elif isinstance(e, SetParam):
+                if e.live and st.current is not None and st.current.skill == e.skill:
+                    set_param(ctx.params, e.param, e.value)
+                st.episode_params.setdefault(e.skill, {})[e.param] = e.value
+            elif isinstance(e, MarkIntervention):
+                st.intervening = True
+        return reply, applied
+
+    def _run_aux(self, call: SkillCall) -> None:
+        """Run a small skill (a nudge, the gripper) while stopped, staying stopped."""
+        ctx = self.state.ctx
+        skill = self.library.get(call.skill)
+        self.aux_ctx = SkillContext(objects=self.objects, dt=self.robot.control_dt, params=skill.default_params(),
+                                    observation=ctx.observation, held=ctx.held, last_command=ctx.last_command)
+        self.aux = skill.run(self.robot, call, self.aux_ctx)
+
+    def _record_correction(self, text: str, correction: Correction, reply: str, applied: bool, source: str,
+                           context: dict[str, Any]) -> CorrectionRecord:
+        rec = CorrectionRecord(self.state.t, text, correction.to_dict(), reply, self.status.get("instruction") or None,
                                applied, source, context=context)
         self.correction_records.append(rec)
-        self.status["stopped"] = self.stopped
+        self.status["stopped"] = self.state.stopped
         self.emit("reply", reply, utterance=text, correction_kind=correction.kind, applied=applied)
         return rec
 
@@ -487,8 +571,6 @@ class Agent:
 def _resolved(desc: str | None, objects: list[SceneObject]) -> dict[str, Any] | None:
     if not desc:
         return None
-    from robot.describe import resolve
-
     try:
         return resolve(desc, objects).to_dict()
     except CorrigoError:
@@ -510,6 +592,3 @@ def summarize(result: EpisodeResult) -> str:
     return (f"{result.task!r}: {'SUCCESS' if result.success else ('FAILED' if result.success is False else 'done')} "
             f"in {result.duration_s:.1f} s sim time, {len(result.steps)} steps ({n_ok} ok), "
             f"{len(result.corrections)} corrections")
-
-
-__all__: Sequence[str] = ("Agent", "AgentConfig", "EpisodeResult", "CorrectionRecord", "StepRecord", "summarize")

@@ -1,20 +1,22 @@
 """Distillation: an episode's corrections -> `Knowledge` items.
 
-The input is a plain-dict episode log (the agent builds it; this package imports
-nothing above it):
+The input is a plain-dict episode log (the agent builds it, see agent.episode.EpisodeLog;
+this package imports nothing above robot/) and the lexicon of the skills that ran:
 
     {"episode": str, "task": str, "operator": str | None, "success": bool | None, "time": float,
      "steps": [{"instruction", "call": {"skill", "args"}, "source", "ok", "interrupted",
                 "t_start", "t_end", "params": {...}, "offset": [x, y, z], "yaw_offset",
-                "object": SceneObject-dict | None, "target": SceneObject-dict | None}],
+                "object": SceneObject-dict | None, "target": SceneObject-dict | None,
+                "acted_on": SceneObject-dict | None (the object in the skill's primary slot), "phase"}],
      "corrections": [{"t", "text", "parsed": Correction-dict, "reply", "applied", "context": {...}}],
      "episode_params": {skill: {param: value}}}
 
 Rules (the default, deterministic distiller; an LLM distiller can implement the
 same `Distiller` protocol):
 - skill-level, from motion and rotate: the nudges accumulated during one successful
-  step become one parameter value, expressed in the object's frame (pick: grasp_offset
-  and grasp_yaw; place: offset in the target's frame), so it holds wherever the object is;
+  step become one parameter value of the skill that ran, expressed in the frame of the
+  object it acted on (the skill declares where: its `offset_param` and `yaw_param`, e.g.
+  pick's grasp_offset / grasp_yaw, place's offset), so it holds wherever the object is;
 - skill-level, from skill corrections: the parameter value the episode ended with;
 - skill-level, from speed corrections: a speed scale for that skill and object category;
 - task-level, from plan corrections: steps to insert before an anchor, an order between
@@ -33,42 +35,27 @@ from typing import Any, Iterable, Protocol
 import numpy as np
 
 from corrections_kb.knowledge import Knowledge
+from corrections_kb.types import NUDGE_KINDS
+from robot.geometry import yaw_of
+from robot.lexicon import Lexicon, SkillWords
+from robot.vocab import CATEGORY_WORDS, category_from_name, category_of, group_of, plural
 
 MIN_OFFSET_M = 0.003  # smaller accumulated nudges are noise, not knowledge
 MIN_YAW_RAD = 0.03
+# groups a rule about one instance is stated for ("put fruit in the basket", said of an apple)
+GENERALISED_GROUPS = ("fruit",)
 
-# category words -> category (kept small and local: this package imports nothing above it)
-_CATEGORY = {
-    "block": "block", "blocks": "block", "cube": "block", "cubes": "block", "bowl": "bowl", "bowls": "bowl",
-    "plate": "plate", "plates": "plate", "basket": "basket", "mug": "mug", "mugs": "mug", "cup": "cup", "cups": "cup",
-    "apple": "apple", "apples": "apple", "orange": "orange", "oranges": "orange", "lemon": "lemon", "lemons": "lemon",
-    "banana": "banana", "bananas": "banana", "jug": "jug", "jugs": "jug", "pitcher": "jug", "drawer": "cabinet",
-    "cabinet": "cabinet", "fruit": "fruit", "fruits": "fruit",
-}
-_GROUP_OF = {"apple": "fruit", "orange": "fruit", "lemon": "fruit", "banana": "fruit"}
+__all__ = ["Distiller", "RuleDistiller", "category_of", "describe_offset", "to_object_frame"]
 
 
 class Distiller(Protocol):
-    def distill(self, episode: dict[str, Any]) -> list[Knowledge]: ...
-
-
-def category_of(description: str | None) -> str | None:
-    """The category (or group) a description names, if exactly one."""
-    if not description:
-        return None
-    found = {_CATEGORY[w] for w in re.findall(r"[a-z]+", description.lower()) if w in _CATEGORY}
-    return found.pop() if len(found) == 1 else None
-
-
-def _yaw(quat_xyzw: Iterable[float]) -> float:
-    x, y, z, w = quat_xyzw
-    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    def distill(self, episode: dict[str, Any], lexicon: Lexicon) -> list[Knowledge]: ...
 
 
 def to_object_frame(vec_world: Iterable[float], obj: dict[str, Any]) -> np.ndarray:
     """A base-frame vector expressed in an object's frame (rotation about z only)."""
     v = np.asarray(list(vec_world), float)
-    a = -_yaw(obj["quat_xyzw"])
+    a = -yaw_of(np.asarray(obj["quat_xyzw"], float))
     c, s = math.cos(a), math.sin(a)
     return np.array([c * v[0] - s * v[1], s * v[0] + c * v[1], v[2]])
 
@@ -87,16 +74,12 @@ def describe_offset(v: Iterable[float]) -> str:
     return " and ".join(parts) or "at the centre"
 
 
-def _plural(category: str) -> str:
-    return category if category in ("fruit",) else category + "s"
-
-
 class RuleDistiller:
     """The default deterministic distiller (see the module docstring)."""
 
-    def distill(self, episode: dict[str, Any]) -> list[Knowledge]:
+    def distill(self, episode: dict[str, Any], lexicon: Lexicon) -> list[Knowledge]:
         items: list[Knowledge] = []
-        items += self._from_nudges(episode)
+        items += self._from_nudges(episode, lexicon)
         items += self._from_skill_corrections(episode)
         items += self._from_speed(episode)
         for c in episode.get("corrections", []):
@@ -125,40 +108,37 @@ class RuleDistiller:
         return out
 
     # ----- skill level -----
-    def _from_nudges(self, episode: dict[str, Any]) -> list[Knowledge]:
+    def _from_nudges(self, episode: dict[str, Any], lexicon: Lexicon) -> list[Knowledge]:
         items = []
         for step in episode.get("steps", []):
-            skill = step["call"]["skill"]
-            if not step.get("ok") or skill not in ("pick", "place"):
+            skill = lexicon.get(step["call"]["skill"])
+            if not step.get("ok") or skill is None or not (skill.offset_param or skill.yaw_param):
                 continue
             offset = np.asarray(step.get("offset") or [0, 0, 0], float)
             yaw = float(step.get("yaw_offset") or 0.0)
-            ref = step.get("object") if skill == "pick" else step.get("target")
+            ref = step.get("acted_on")
             if ref is None or (np.linalg.norm(offset) < MIN_OFFSET_M and abs(yaw) < MIN_YAW_RAD):
                 continue
-            utter = self._utterances_in(episode, step, ("motion", "rotate"))
+            utter = self._utterances_in(episode, step, NUDGE_KINDS)
             cat = ref["category"]
             params = step.get("params", {})
-            if np.linalg.norm(offset) >= MIN_OFFSET_M:
-                param = "grasp_offset" if skill == "pick" else "offset"
-                base = np.asarray(params.get(param, [0, 0, 0]), float)
+            scope = {"skill": skill.name, "object_category": cat, "object": ref.get("name")}
+            if skill.offset_param and np.linalg.norm(offset) >= MIN_OFFSET_M:
+                base = np.asarray(params.get(skill.offset_param, [0, 0, 0]), float)
                 value = base + to_object_frame(offset, ref)
-                verb = "grasp" if skill == "pick" else "place things on/in"
                 items.append(Knowledge(
                     kind="skill",
-                    statement=f"{verb} {_plural(cat)} {describe_offset(value)} in the {cat}'s frame",
-                    effect={"type": "param", "skill": skill, "param": param, "value": [round(float(x), 4) for x in value],
-                            "frame": "object"},
-                    scope={"skill": skill, "object_category": cat, "object": ref.get("name")},
-                    provenance=self._provenance(episode, utter)))
-            if skill == "pick" and abs(yaw) >= MIN_YAW_RAD:
-                value = float(params.get("grasp_yaw", 0.0)) + yaw
+                    statement=f"{_doing(skill)} {plural(cat)} {describe_offset(value)} in the {cat}'s frame",
+                    effect={"type": "grasp_offset", "skill": skill.name, "param": skill.offset_param,
+                            "value": [round(float(x), 4) for x in value], "frame": "object"},
+                    scope=scope, provenance=self._provenance(episode, utter)))
+            if skill.yaw_param and abs(yaw) >= MIN_YAW_RAD:
+                value = float(params.get(skill.yaw_param, 0.0)) + yaw
                 items.append(Knowledge(
                     kind="skill",
-                    statement=f"grasp {_plural(cat)} turned {math.degrees(value):.0f} degrees",
-                    effect={"type": "param", "skill": "pick", "param": "grasp_yaw", "value": round(value, 4)},
-                    scope={"skill": "pick", "object_category": cat, "object": ref.get("name")},
-                    provenance=self._provenance(episode, utter)))
+                    statement=f"{_doing(skill)} {plural(cat)} turned {math.degrees(value):.0f} degrees",
+                    effect={"type": "param", "skill": skill.name, "param": skill.yaw_param, "value": round(value, 4)},
+                    scope=scope, provenance=self._provenance(episode, utter)))
         return items
 
     def _from_skill_corrections(self, episode: dict[str, Any]) -> list[Knowledge]:
@@ -180,7 +160,7 @@ class RuleDistiller:
             shown = ", ".join(f"{v:.3g}" for v in value) if isinstance(value, list) else f"{value:.3g}"
             items.append(Knowledge(
                 kind="skill",
-                statement=f"{skill.replace('_', ' ')}: {param.replace('_', ' ')} = {shown}" + (f" for {_plural(cat)}" if cat else ""),
+                statement=f"{skill.replace('_', ' ')}: {param.replace('_', ' ')} = {shown}" + (f" for {plural(cat)}" if cat else ""),
                 effect={"type": "param", "skill": skill, "param": param, "value": value},
                 scope={"skill": skill, "object_category": cat},
                 provenance=self._provenance(episode, [c["text"]])))
@@ -200,7 +180,7 @@ class RuleDistiller:
             items.append(Knowledge(
                 kind="skill",
                 statement=f"{'slower' if scale < 1 else 'faster'} ({scale:.2g}x) when I {skill.replace('_', ' ')}"
-                          + (f" {_plural(cat)}" if cat else ""),
+                          + (f" {plural(cat)}" if cat else ""),
                 effect={"type": "speed", "skill": skill, "scale": scale},
                 scope={"skill": skill, "object_category": cat},
                 provenance=self._provenance(episode, [c["text"]])))
@@ -218,23 +198,24 @@ class RuleDistiller:
             obj = ctx.get("object")
             anchor = {"skill": call.get("skill"), "object_category": obj["category"] if obj else None}
             steps = list(p["instructions"])
-            what = f"{call.get('skill', 'starting').replace('_', ' ')}" + (f" {_plural(anchor['object_category'])}" if anchor["object_category"] else "")
+            what = f"{call.get('skill', 'starting').replace('_', ' ')}" + (f" {plural(anchor['object_category'])}" if anchor["object_category"] else "")
             return [Knowledge(kind="task", statement=f"{' and '.join(steps)} before {what}",
-                              effect={"type": "plan", "op": "insert_before", "steps": steps, "anchor": anchor},
+                              effect={"type": "insert_step", "steps": steps, "anchor_skill": anchor["skill"],
+                                      "anchor_category": anchor["object_category"]},
                               scope={"task": task}, provenance=prov)]
         if op == "reorder" and p.get("before"):
             first, then = category_of(p["before"]) or p["before"], category_of(p.get("after")) or p.get("after")
             return [Knowledge(kind="task", statement=f"do the {first} before the {then or 'rest'}",
-                              effect={"type": "plan", "op": "order", "first": first, "then": then},
+                              effect={"type": "order", "first": first, "then": then},
                               scope={"task": task}, provenance=prov)]
         if op == "replace" and p.get("target"):
             held = ctx.get("held") or (ctx.get("object") or {}).get("name")
-            applies = _category_from_name(held) or category_of((ctx.get("call") or {}).get("args", {}).get("object"))
+            applies = category_from_name(held) or category_of((ctx.get("call") or {}).get("args", {}).get("object"))
             if applies is None:
                 return []
-            group = _GROUP_OF.get(applies, applies)
+            group = group_of(applies) if group_of(applies) in GENERALISED_GROUPS else applies
             target = p["target"]
-            return [Knowledge(kind="task", statement=f"put {_plural(group)} in the {target}",
+            return [Knowledge(kind="task", statement=f"put {plural(group)} in the {target}",
                               effect={"type": "preference", "applies_to": group, "target": target},
                               scope={"object_category": group}, provenance=prov)]
         return []
@@ -247,7 +228,7 @@ class RuleDistiller:
         task = episode.get("task", "").lower()
         if not old or not new or old == new or new == "fruit":
             return []
-        word = next((w for w, cat in _CATEGORY.items() if cat == old and re.search(rf"\b{w}\b", task)), None)
+        word = next((w for w, cat in CATEGORY_WORDS.items() if cat == old and re.search(rf"\b{w}\b", task)), None)
         if word is None:  # the wrong object did not come from the operator's own words
             return []
         return [Knowledge(kind="task", statement=f"when the user says '{word}' they mean the {new}",
@@ -267,14 +248,12 @@ class RuleDistiller:
         m = re.search(r"\b([a-z]+)s?\s+(?:before|first)\b(?:\s+(?:the\s+)?([a-z]+))?", statement)
         if m and category_of(m[1]):
             return [Knowledge(kind="task", statement=statement,
-                              effect={"type": "plan", "op": "order", "first": category_of(m[1]),
+                              effect={"type": "order", "first": category_of(m[1]),
                                       "then": category_of(m[2]) if m[2] else None},
                               scope={}, provenance=prov)]
         return [Knowledge(kind="task", statement=statement, effect={"type": "note"}, scope={}, provenance=prov)]
 
 
-def _category_from_name(name: str | None) -> str | None:
-    """'red_apple' -> 'apple'."""
-    if not name:
-        return None
-    return category_of(name.replace("_", " "))
+def _doing(skill: SkillWords) -> str:
+    """How a statement says what the skill does to the object: "grasp", "place things on/in"."""
+    return {"acquire": "grasp", "deliver": "place things on/in"}.get(skill.role or "", skill.name.replace("_", " "))

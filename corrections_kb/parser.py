@@ -1,8 +1,10 @@
 """A deterministic, rule-based parser of operator corrections: `parse(text) -> Correction`.
 
 No ML, no network: a tokenizer, a lexer for numbers/units/magnitudes, and one small
-recogniser per correction kind. All vocabulary lives in the GRAMMAR TABLES section
-below; the code after it only walks those tables.
+recogniser per correction kind. Object, colour, direction, unit and number words come
+from `robot.vocab` (the one vocabulary); each skill's words from the `Lexicon` the parser
+is handed (`ParserConfig.lexicon`); the English grammar lives in the GRAMMAR TABLES
+section below, and the code after it only walks those tables.
 
 Pipeline
     normalise (NFKD, lower case, quotes, control chars) -> tokens -> contractions
@@ -47,9 +49,12 @@ Decisions (where the spec left a choice):
 - rotate: axis is always (0, 0, 1). A bare number is degrees. No sense given ("rotate
   90 degrees") -> counterclockwise (+); "rotate a bit more" also sets relative=True.
   "turn around" = pi. turn left/right flips with viewpoint="facing", clockwise does not.
-- skill: table deltas are for a plain phrase; "a bit" halves them, "much"/"a lot"
-  doubles them, an explicit distance replaces them ("grab it 2 cm lower" ->
-  grasp_offset delta (0, 0, -0.02)). "lift it higher" alone is a motion; it is
+- skill: the words come from the lexicon the parser is handed (each skill declares its
+  `Adjustment`s beside its code, see robot.lexicon; without a lexicon no skill
+  correction is recognised). Amounts are for a plain phrase; with scale "magnitude"
+  "a bit" halves them, "much"/"a lot" doubles them, an explicit distance replaces them
+  ("grab it 2 cm lower" -> grasp_offset delta (0, 0, -0.02)); with scale "count" the
+  number said replaces them ("wipe it twice more" -> passes delta 2). "lift it higher" alone is a motion; it is
   pick.lift_height only with a cue ("before moving", "after grasping", "when ...").
   "place/set/drop it <horizontal direction>" -> place.offset delta; "put it <dir>" is a
   motion. "open the gripper wider before grasping" -> open_drawer.pregrasp_gripper
@@ -92,6 +97,8 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
 from corrections_kb.types import Correction
+from robot import vocab
+from robot.lexicon import EMPTY_LEXICON, Adjustment, Lexicon
 
 Vec = tuple[float, float, float]
 
@@ -152,13 +159,9 @@ LEADING_PHRASES: tuple[tuple[str, ...], ...] = (
 NO_WORDS = frozenset({"no", "nope", "nah", "noo", "nooo"})
 
 # ---- numbers and units --------------------------------------------------------
-ONES: dict[str, int] = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}
-TENS: dict[str, int] = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60,
-                        "seventy": 70, "eighty": 80, "ninety": 90}
+ONES = vocab.ONES
+TENS = vocab.TENS
+COUNT_WORDS = vocab.COUNT_WORDS
 # number phrases valid only right before a unit ("a couple of cm", "half a turn")
 NUMBER_PHRASES: dict[tuple[str, ...], float] = {
     ("a", "couple", "of"): 2, ("a", "couple"): 2, ("couple", "of"): 2, ("a", "few"): 3, ("few",): 3,
@@ -167,20 +170,10 @@ NUMBER_PHRASES: dict[tuple[str, ...], float] = {
     ("quarter", "a"): 0.25, ("a", "full"): 1, ("full",): 1, ("a",): 1, ("an",): 1, ("one",): 1,
 }
 FRACTION_TAILS: dict[tuple[str, ...], float] = {("and", "a", "half"): 0.5, ("and", "a", "quarter"): 0.25}
-# unit word -> (quantity kind, factor to SI); "in" and '"' only after digits ("the one in the box")
-UNITS: dict[str, tuple[str, float]] = {
-    "mm": ("len", 0.001), "millimeter": ("len", 0.001), "millimeters": ("len", 0.001),
-    "cm": ("len", 0.01), "cms": ("len", 0.01), "centimeter": ("len", 0.01), "centimeters": ("len", 0.01),
-    "m": ("len", 1.0), "meter": ("len", 1.0), "meters": ("len", 1.0),
-    "in": ("len", 0.0254), "inch": ("len", 0.0254), "inches": ("len", 0.0254), '"': ("len", 0.0254),
-    "ft": ("len", 0.3048), "foot": ("len", 0.3048), "feet": ("len", 0.3048),
-    "degree": ("ang", math.pi / 180), "degrees": ("ang", math.pi / 180), "deg": ("ang", math.pi / 180),
-    "degs": ("ang", math.pi / 180), "\u00b0": ("ang", math.pi / 180),
-    "rad": ("ang", 1.0), "rads": ("ang", 1.0), "radian": ("ang", 1.0), "radians": ("ang", 1.0),
-    "turn": ("ang", 2 * math.pi), "turns": ("ang", 2 * math.pi), "revolution": ("ang", 2 * math.pi),
-    "percent": ("pct", 1.0), "%": ("pct", 1.0),
-}
-DIGIT_ONLY_UNITS = frozenset({"in", '"'})
+# unit word -> (quantity kind, factor to SI); "in" and '"' only after digits ("the one in the box").
+# Spellings that WORD_ALIASES rewrites ("centimetre") never reach the lexer.
+UNITS: dict[str, tuple[str, float]] = {w: u for w, u in vocab.UNITS.items() if w not in WORD_ALIASES}
+DIGIT_ONLY_UNITS = vocab.DIGIT_ONLY_UNITS
 
 # ---- magnitudes -------------------------------------------------------------
 # phrase -> symbol; "#too" inverts the direction/sense after it ("too high" = go down)
@@ -200,27 +193,9 @@ MAGNITUDE_BLOCKERS = frozenset({"the", "other", "this", "that", "same", "long", 
 MORE_WORDS = frozenset({"more", "further", "farther", "another", "additional", "extra"})
 
 # ---- directions (robot frame: +x forward/away from the base, +y robot's left, +z up) ----
-LEFT, RIGHT, UP, DOWN, FWD, BACK = (0., 1., 0.), (0., -1., 0.), (0., 0., 1.), (0., 0., -1.), (1., 0., 0.), (-1., 0., 0.)
 # phrase -> (vector, anchored); anchored phrases name the robot's own side and never flip with viewpoint
 DIRECTIONS: dict[tuple[str, ...], tuple[Vec, bool]] = {
-    ("your", "left"): (LEFT, True), ("your", "right"): (RIGHT, True),
-    ("my", "left"): (LEFT, False), ("my", "right"): (RIGHT, False),
-    ("left",): (LEFT, False), ("leftward",): (LEFT, False), ("leftwards",): (LEFT, False),
-    ("right",): (RIGHT, False), ("rightward",): (RIGHT, False), ("rightwards",): (RIGHT, False),
-    ("up",): (UP, False), ("upward",): (UP, False), ("upwards",): (UP, False), ("higher",): (UP, False),
-    ("raise",): (UP, False), ("lift",): (UP, False), ("high",): (UP, False),
-    ("down",): (DOWN, False), ("downward",): (DOWN, False), ("downwards",): (DOWN, False),
-    ("lower",): (DOWN, False), ("descend",): (DOWN, False), ("low",): (DOWN, False),
-    ("further", "away"): (FWD, False), ("farther", "away"): (FWD, False), ("further", "out"): (FWD, False),
-    ("away", "from", "you"): (FWD, True), ("away", "from", "the", "robot"): (FWD, True),
-    ("away", "from", "me"): (FWD, False), ("away",): (FWD, False), ("forward",): (FWD, False),
-    ("forwards",): (FWD, False), ("ahead",): (FWD, False), ("outward",): (FWD, False),
-    ("toward", "you"): (BACK, True), ("closer", "to", "you"): (BACK, True), ("toward", "the", "robot"): (BACK, True),
-    ("toward", "the", "base"): (BACK, True), ("toward", "me"): (BACK, False), ("closer", "to", "me"): (BACK, False),
-    ("back", "up"): (BACK, False), ("back", "off"): (BACK, False), ("back",): (BACK, False),
-    ("backward",): (BACK, False), ("backwards",): (BACK, False), ("closer",): (BACK, False),
-    ("nearer",): (BACK, False), ("inward",): (BACK, False),
-}
+    phrase: (vocab.DIRECTION_VECTORS[d], anchored) for phrase, (d, anchored) in vocab.DIRECTION_PHRASES.items()}
 MOTION_ALLOWED = frozenset({
     "move", "moving", "go", "going", "shift", "slide", "nudge", "bring", "come", "head", "keep", "take",
     "it", "that", "this", "them", "the", "a", "an", "your", "gripper", "hand", "arm", "tool", "to", "toward",
@@ -322,62 +297,22 @@ CONFIRM_ALLOWED = frozenset({"that", "is", "it", "this", "the", "one", "job", "w
                              "right", "oh", "wow", "well", "very", "much", "looks", "good", "you", "robot",
                              "hey", "ok", "yes", "there"})
 
-# ---- skill parameters: (skill, param, "delta"|"value", amount, scalable, patterns) ----
-# Patterns are matched against the lexed clause (magnitudes appear as #small/#large/#too,
-# distances as #len). {OBJ} = an optional object ("it", "the mug"), {MAG} = optional magnitudes,
-# {GRASP} = a grasping verb.
+# ---- skill parameters -------------------------------------------------------------
+# Each skill's `Adjustment` patterns (from the lexicon) are matched against the lexed clause
+# (magnitudes appear as #small/#large/#too, distances as #len, counts as #count) after these
+# macros expand: {OBJ} = an optional object ("it", "the mug"), {MAG} = optional magnitudes,
+# {COUNT} = an optional count, {GRASP} = a grasping verb, {RELEASE} = a releasing verb, {CUE} = a time cue.
 SKILL_MACROS = {
     "{OBJ}": r"(?:(?:it|that|this|them|(?:the|that|this) [a-z]+(?: [a-z]+)?) )?",
     "{MAG}": r"(?:(?:#small|#large|#len|more|even|still) )*",
+    "{COUNT}": r"(?:#count )?",
     "{GRASP}": r"(?:grasp|grab|grip|pick up|pick|hold|take|catch|pinch)",
     "{CUE}": r"(?:before|when|while|after|as|once) [a-z# ]+",
     "{RELEASE}": r"(?:release|drop|let go of|let go|let)",
 }
-SKILL_RULES: tuple[tuple[str, str, str, float | Vec, bool, tuple[str, ...]], ...] = (
-    ("pick", "grasp_yaw", "delta", math.pi / 2, False, (
-        r"{GRASP} {OBJ}(?:up )?(?:from|by|on|at) (?:the|its|one) sides?(?: instead)?",
-        r"{GRASP} {OBJ}(?:up )?(?:sideways|side on|from the side instead)",
-        r"(?:approach|come at) {OBJ}from (?:the|its) sides?")),
-    ("pick", "lift_height", "delta", 0.05, True, (
-        r"(?:lift|raise|carry) {OBJ}(?:up )?{MAG}(?:higher|more|further up|higher up) {CUE}",
-        r"carry {OBJ}{MAG}(?:higher|higher up)")),
-    ("pick", "lift_height", "delta", -0.05, True, (
-        r"(?:lift|raise|carry) {OBJ}{MAG}(?:less|less high|lower) {CUE}",
-        r"carry {OBJ}{MAG}lower")),
-    ("pick", "approach_height", "delta", 0.05, True, (
-        r"(?:approach|come in|come down|come|descend) {OBJ}from {MAG}(?:above|higher up|higher|the top|on top|"
-        r"further up|over the top|up high)",
-        r"approach {OBJ}{MAG}(?:higher|higher up|from higher up)",
-        r"(?:start|begin) (?:the approach |your approach |the descent )?{MAG}(?:higher|higher up)")),
-    ("pick", "approach_height", "delta", -0.05, True, (
-        r"approach {OBJ}{MAG}(?:lower|lower down|from lower|from lower down)",)),
-    ("pick", "grasp_offset", "delta", (0.0, 0.0, -0.01), True, (
-        r"{GRASP} {OBJ}(?:up )?{MAG}(?:lower|lower down|further down|closer to the bottom|nearer the bottom|"
-        r"by the bottom|at the bottom)",)),
-    ("pick", "grasp_offset", "delta", (0.0, 0.0, 0.01), True, (
-        r"{GRASP} {OBJ}(?:up )?{MAG}(?:higher|higher up|further up|closer to the top|nearer the top|by the top|"
-        r"at the top)",)),
-    ("place", "release_height", "delta", 0.03, True, (
-        r"{RELEASE} {OBJ}(?:go )?(?:from )?{MAG}(?:higher|higher up|further up|above)",
-        r"(?:place|put|set) {OBJ}(?:down )?from {MAG}(?:higher|higher up|further up|above)")),
-    ("place", "release_height", "value", 0.005, False, (
-        r"(?:place|put|set|lay) {OBJ}(?:down )?(?:more )?(?:gently|softly|carefully|gentler|softer|delicately)",
-        r"(?:go |move |get |come )?{MAG}(?:lower|further down|down|closer) before (?:letting go|letting it go|"
-        r"releasing|you let go|you release|dropping|you drop|opening|you open)(?: it| of it)?",
-        r"{RELEASE} {OBJ}(?:go )?{MAG}(?:lower|lower down|(?:closer to|nearer) the (?:table|surface))",
-        r"(?:do not|never) drop {OBJ}from (?:so|that|#too) high")),
-    ("open_drawer", "pull_distance", "delta", 0.05, True, (
-        r"pull {OBJ}(?:out )?{MAG}(?:further|farther|more|harder|wider|out more|out further)(?: out| open)?",
-        r"open (?:the drawer|the cabinet|that drawer|this drawer) {MAG}(?:further|farther|more|wider)(?: out)?")),
-    ("open_drawer", "pull_distance", "delta", -0.05, True, (
-        r"pull {OBJ}(?:out )?{MAG}less(?: far)?", r"do not pull {OBJ}(?:out )?so far",
-        r"open (?:the drawer|the cabinet|that drawer|this drawer) {MAG}less")),
-    ("open_drawer", "pregrasp_gripper", "delta", -0.25, False, (
-        r"open (?:the gripper |your gripper |the hand |your hand |the fingers |it )?{MAG}(?:wider|more) {CUE}",)),
-)
-PLACE_OFFSET_VERBS = frozenset({"place", "set", "drop", "release"})  # "place it a bit left" -> place.offset
 
 # ---- plan ---------------------------------------------------------------------
+# verbs that start an instruction ("first open the drawer"); every skill's own verbs count too
 ACTION_VERBS = frozenset({
     "open", "close", "pick", "put", "place", "move", "push", "pull", "take", "grab", "get", "lift", "stack",
     "bring", "clear", "remove", "empty", "wipe", "press", "pour", "fetch", "set", "drop", "release", "slide",
@@ -458,14 +393,7 @@ NP_FORBIDDEN = frozenset({
 })
 PREPOSITIONS = frozenset({"in", "into", "on", "onto", "near", "at", "to", "from", "by", "with", "inside",
                           "next", "beside", "under", "over", "behind"})
-# words that make a bare phrase a description even without an article ("red one", "banana")
-OBJECT_WORDS = frozenset({
-    "block", "blocks", "cube", "cubes", "brick", "bowl", "bowls", "plate", "plates", "dish", "basket", "bin",
-    "tray", "mug", "mugs", "cup", "cups", "glass", "apple", "apples", "orange", "oranges", "lemon", "lemons",
-    "banana", "bananas", "cabinet", "drawer", "cupboard", "dresser", "fruit", "fruits", "container",
-    "red", "green", "blue", "yellow", "purple", "violet", "pink", "white", "black", "brown", "grey", "gray",
-    "cyan", "teal", "one", "other", "another",
-})
+OBJECT_WORDS = vocab.OBJECT_WORDS  # words that make a bare phrase a description ("red one", "banana")
 
 # ---- preference ---------------------------------------------------------------
 PREFERENCE_MARKERS: tuple[tuple[str, ...], ...] = (
@@ -514,6 +442,7 @@ class ParserConfig:
     """How the parser reads directions and amounts. Distances in metres, angles in radians."""
 
     viewpoint: str = "robot"  # "robot": "left" = robot's +y; "facing": the operator faces the robot
+    lexicon: Lexicon = EMPTY_LEXICON  # the skills' words (SkillLibrary.lexicon()); skill corrections need it
     small_m: float = 0.02  # "a bit", "a little", "slightly", "a touch", "a tad"
     default_m: float = 0.03  # plain "move left"
     large_m: float = 0.09  # "a lot", "much more", "way more", "far"
@@ -522,6 +451,8 @@ class ParserConfig:
     large_angle_rad: float = math.radians(45)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.lexicon, Lexicon):
+            raise ValueError(f"ParserConfig.lexicon must be a robot.lexicon.Lexicon, got {type(self.lexicon).__name__}")
         if self.viewpoint not in VIEWPOINTS:
             raise ValueError(f"unknown viewpoint {self.viewpoint!r}; expected one of {', '.join(VIEWPOINTS)}")
         for name in ("small_m", "default_m", "large_m", "small_angle_rad", "default_angle_rad", "large_angle_rad"):
@@ -542,10 +473,15 @@ _DEFAULT_CONFIG = ParserConfig()
 # =============================================================================
 # public entry point
 # =============================================================================
-def parse(text: str, config: ParserConfig | None = None) -> Correction:
-    """Parse one operator utterance into a `Correction`. Never raises; deterministic."""
+def parse(text: str, config: ParserConfig | None = None, lexicon: Lexicon | None = None) -> Correction:
+    """Parse one operator utterance into a `Correction`. Never raises; deterministic.
+
+    `lexicon` (or `config.lexicon`) holds the skills' words; `lexicon` wins when both are given.
+    """
     raw = _as_text(text)
     cfg = config if isinstance(config, ParserConfig) else _DEFAULT_CONFIG
+    if isinstance(lexicon, Lexicon) and lexicon is not cfg.lexicon:
+        cfg = dc_replace(cfg, lexicon=lexicon)
     try:
         found = _parse(raw, cfg)
     except Exception:  # the parser must never take the agent down; unknown is always safe
@@ -570,7 +506,8 @@ def _as_text(text: Any) -> str:
 
 def _parse(raw: str, cfg: ParserConfig) -> Correction | None:
     toks = _tokenize(raw[:MAX_CHARS])[:MAX_TOKENS]
-    toks = _drop_fillers([_fix_typo(t) for t in toks])
+    fixer = _typo_fixer(cfg.lexicon)
+    toks = _drop_fillers([fixer(t) for t in toks])
     words = [t for t in toks if t != ","]
     if not words:
         return None
@@ -699,8 +636,9 @@ def _strip_leading(toks: list[str]) -> tuple[list[str], bool]:
 
 
 # ---- typos -------------------------------------------------------------------
-def _vocabulary() -> frozenset[str]:
-    words: set[str] = set(EXTRA_VOCABULARY)
+def vocabulary(lexicon: Lexicon = EMPTY_LEXICON) -> frozenset[str]:
+    """Every word the grammar (and the lexicon's skills) can use: what typos are corrected towards."""
+    words: set[str] = set(EXTRA_VOCABULARY) | set(lexicon.verbs)
     tables: list[Iterable[Any]] = [
         CONTRACTIONS.values(), ONES, TENS, UNITS, FILLER_WORDS, MORE_WORDS, ROTATE_VERBS, ACTION_VERBS,
         GERUNDS, MOTION_ALLOWED, ROTATE_ALLOWED, GRIPPER_ALLOWED, SPEED_ALLOWED, STOP_ALLOWED, RESUME_ALLOWED,
@@ -715,7 +653,7 @@ def _vocabulary() -> frozenset[str]:
             words.update(phrase)
     for phrase in (*PREFERENCE_MARKERS, *FILLER_PHRASES, *LEADING_PHRASES):
         words.update(phrase)
-    patterns = [p for rule in SKILL_RULES for p in rule[5]] + list(SKILL_MACROS.values())
+    patterns = [p for skill in lexicon for adj in skill.adjustments for p in adj.patterns] + list(SKILL_MACROS.values())
     patterns += [*PLAN_INSERT, *PLAN_SKIP, *PLAN_REORDER, *PLAN_REPLACE, OBJ_NEG_PREFIX,
                  OBJ_MEANT_PREFIX, OBJ_VERB_PREFIX]
     for p in patterns:
@@ -723,23 +661,29 @@ def _vocabulary() -> frozenset[str]:
     return frozenset(w for w in words if w.isalpha())
 
 
-VOCABULARY = _vocabulary()
-_VOCAB_BY_FIRST: dict[str, tuple[str, ...]] = {}
-for _w in sorted(VOCABULARY):
-    if len(_w) >= 4:
-        _VOCAB_BY_FIRST.setdefault(_w[0], ())
-        _VOCAB_BY_FIRST[_w[0]] += (_w,)
+VOCABULARY = vocabulary()  # the grammar's own words, without any skill's
 
 
-@lru_cache(maxsize=8192)
-def _fix_typo(word: str) -> str:
-    if len(word) < 4 or not word.isalpha() or word in VOCABULARY or word in PROTECTED_WORDS:
-        return word
-    if len(word) == 4:  # short words: only a swap of two adjacent letters ("lfet")
-        cands = [v for v in _VOCAB_BY_FIRST.get(word[0], ()) if len(v) == 4 and _is_swap(word, v)]
-    else:
-        cands = [v for v in _VOCAB_BY_FIRST.get(word[0], ()) if _within_one(word, v)]
-    return cands[0] if len(cands) == 1 else word
+@lru_cache(maxsize=8)
+def _typo_fixer(lexicon: Lexicon) -> Callable[[str], str]:
+    """A (cached) typo corrector towards the vocabulary of the grammar plus `lexicon`."""
+    vocab_words = vocabulary(lexicon)
+    by_first: dict[str, tuple[str, ...]] = {}
+    for w in sorted(vocab_words):
+        if len(w) >= 4:
+            by_first[w[0]] = by_first.get(w[0], ()) + (w,)
+
+    @lru_cache(maxsize=8192)
+    def fix(word: str) -> str:
+        if len(word) < 4 or not word.isalpha() or word in vocab_words or word in PROTECTED_WORDS:
+            return word
+        if len(word) == 4:  # short words: only a swap of two adjacent letters ("lfet")
+            cands = [v for v in by_first.get(word[0], ()) if len(v) == 4 and _is_swap(word, v)]
+        else:
+            cands = [v for v in by_first.get(word[0], ()) if _within_one(word, v)]
+        return cands[0] if len(cands) == 1 else word
+
+    return fix
 
 
 def _is_swap(a: str, b: str) -> bool:
@@ -1003,53 +947,88 @@ def _rec_speed(c: _Clause, cfg: ParserConfig) -> Correction | None:
 
 
 # ---- skill parameters -----------------------------------------------------------
-def _compile_skill_rules() -> list[tuple[str, str, str, float | Vec, bool, list[re.Pattern[str]]]]:
-    out = []
-    for skill, param, mode, amount, scalable, patterns in SKILL_RULES:
-        compiled = []
-        for p in patterns:
-            for k, v in SKILL_MACROS.items():
-                p = p.replace(k, v)
-            compiled.append(re.compile(p))
-        out.append((skill, param, mode, amount, scalable, compiled))
+_SkillRule = tuple[str, Adjustment, list["re.Pattern[str]"]]
+
+
+@lru_cache(maxsize=8)
+def _skill_rules(lexicon: Lexicon) -> list[_SkillRule]:
+    """(skill, adjustment, compiled patterns) for every adjustment of every skill, in lexicon order."""
+    out: list[_SkillRule] = []
+    for skill in lexicon:
+        for adj in skill.adjustments:
+            compiled = []
+            for p in adj.patterns:
+                for k, v in SKILL_MACROS.items():
+                    p = p.replace(k, v)
+                compiled.append(re.compile(p))
+            out.append((skill.name, adj, compiled))
     return out
 
 
-_SKILL_RULES = _compile_skill_rules()
-
-
 def _rec_skill(c: _Clause, cfg: ParserConfig) -> Correction | None:
-    s = " ".join(c.syms)
-    for skill, param, mode, amount, scalable, patterns in _SKILL_RULES:
+    lex = _with_counts(c.lex)
+    s = " ".join(x.sym for x in lex)
+    for skill, adj, patterns in _skill_rules(cfg.lexicon):
         if any(p.fullmatch(s) for p in patterns):
-            if scalable:
-                amount = _scale_amount(amount, c.lex)
-            slot = {"value": amount} if mode == "value" else {"delta": amount}
-            return Correction(text="", kind="skill", skill=skill, param=param, **slot)
-    return _place_offset(c, cfg)
+            amount = _scale_amount(adj, lex)
+            slot = {"value": amount} if adj.mode == "value" else {"delta": amount}
+            return Correction(text="", kind="skill", skill=skill, param=adj.param, **slot)
+    return _offset_by_verb(c, cfg)
 
 
-def _scale_amount(amount: float | Vec, lex: Sequence[_Lex]) -> float | Vec:
-    """An explicit distance replaces the table amount; "a bit" halves it, "much" doubles it."""
+def _with_counts(lex: Sequence[_Lex]) -> list[_Lex]:
+    """Counts as one #count lexeme: "twice", "3 times", "three times" (for skill patterns only)."""
+    out: list[_Lex] = []
+    i = 0
+    while i < len(lex):
+        x = lex[i]
+        if x.sym in COUNT_WORDS:
+            out.append(_Lex("#count", float(COUNT_WORDS[x.sym])))
+        elif x.sym == "#num" and i + 1 < len(lex) and lex[i + 1].sym in ("times", "time"):
+            out.append(_Lex("#count", x.value))  # "3 times (more)"
+            i += 1
+        elif x.sym == "#num" and [y.sym for y in lex[i + 1:i + 3]] in (["more", "times"], ["more", "time"]):
+            out.append(_Lex("#count", x.value))  # "3 more times": the "more times" stays
+        else:
+            out.append(x)
+        i += 1
+    return out
+
+
+def _scale_amount(adj: Adjustment, lex: Sequence[_Lex]) -> float | int | Vec:
+    """The adjustment's amount, scaled by what was said (see robot.lexicon.SCALES)."""
+    amount = adj.amount
+    if adj.scale == "fixed":
+        return amount  # type: ignore[return-value]
+    if adj.scale == "count":
+        counts = [x.value for x in lex if x.sym == "#count"]
+        if not counts or isinstance(amount, tuple):
+            return amount  # type: ignore[return-value]
+        n = math.copysign(counts[0], amount)
+        return int(n) if isinstance(amount, int) and n.is_integer() else n
+    # "magnitude": an explicit distance replaces the amount; "a bit" halves it, "much" doubles it
     size = _norm(amount) if isinstance(amount, tuple) else abs(amount)
     lens = [x.value for x in lex if x.sym == "#len"]
     syms = {x.sym for x in lex}
     new = lens[0] if lens else size * (0.5 if "#small" in syms else 2.0 if "#large" in syms else 1.0)
     if isinstance(amount, tuple):
-        return _clean(tuple(a / size * new for a in amount))  # type: ignore[return-value]
+        return _clean(tuple(a / size * new for a in amount))
     return round(math.copysign(new, amount), 9)
 
 
-def _place_offset(c: _Clause, cfg: ParserConfig) -> Correction | None:
-    """"place it a bit more to the left" -> place.offset delta (a horizontal shift of the drop point)."""
-    if not c.lex or c.lex[0].sym not in PLACE_OFFSET_VERBS:
+def _offset_by_verb(c: _Clause, cfg: ParserConfig) -> Correction | None:
+    """"place it a bit more to the left" -> a skill's offset delta (a horizontal shift said with its verbs)."""
+    if not c.lex:
+        return None
+    skill = next((s for s in cfg.lexicon if s.offset_param and c.lex[0].sym in s.offset_verbs), None)
+    if skill is None:
         return None
     motion = _motion(list(c.lex[1:]), cfg)
     if motion is None or motion.direction is None or abs(motion.direction[2]) > 1e-9:
         return None
     d = motion.distance_m or 0.0
     delta = _clean(tuple(x * d for x in motion.direction))
-    return Correction(text="", kind="skill", skill="place", param="offset", delta=delta)
+    return Correction(text="", kind="skill", skill=skill.name, param=skill.offset_param, delta=delta)
 
 
 # ---- gripper ----------------------------------------------------------------------
@@ -1208,7 +1187,7 @@ def _rec_plan(c: _Clause, cfg: ParserConfig) -> Correction | None:
     for pat in _PLAN_INSERT:
         m = pat.fullmatch(text)
         if m:
-            steps = _verb_phrases(m.group("ins"))
+            steps = _verb_phrases(m.group("ins"), ACTION_VERBS | cfg.lexicon.verbs)
             if steps:
                 return Correction(text="", kind="plan", plan_op="insert", instructions=steps)
     for pat in _PLAN_SKIP:
@@ -1238,8 +1217,8 @@ def _rec_plan(c: _Clause, cfg: ParserConfig) -> Correction | None:
     return None
 
 
-def _verb_phrases(text: str) -> list[str]:
-    """Split "open the drawer, then pick the apple" into instructions; each must start with a verb."""
+def _verb_phrases(text: str, verbs: frozenset[str]) -> list[str]:
+    """Split "open the drawer, then pick the apple" into instructions; each must start with one of `verbs`."""
     steps = []
     for part in _THEN_RE.split(f" {text} "):
         words = [w for w in part.split() if w != ","]
@@ -1248,7 +1227,7 @@ def _verb_phrases(text: str) -> list[str]:
         if not words:
             continue
         words[0] = GERUNDS.get(words[0], words[0])
-        if words[0] not in ACTION_VERBS:
+        if words[0] not in verbs:
             return []
         steps.append(" ".join(words))
     return steps

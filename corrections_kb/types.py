@@ -1,6 +1,6 @@
 """The `Correction` type: what an operator's utterance means, as typed slots.
 
-`corrections_kb` imports nothing from the layers above, so plan edits and skill
+`corrections_kb` imports only robot/ from the layers around it, so plan edits and skill
 parameter changes are described here with plain strings and numbers.
 """
 from __future__ import annotations
@@ -13,6 +13,8 @@ KINDS: tuple[str, ...] = (
     "plan", "skill", "preference", "confirm", "unknown",
 )
 PLAN_OPS: tuple[str, ...] = ("insert", "skip", "reorder", "replace")
+NUDGE_KINDS: tuple[str, ...] = ("motion", "rotate")  # corrections that shift the running skill
+SKILL_LEVEL_KINDS: tuple[str, ...] = (*NUDGE_KINDS, "skill", "speed")  # corrections about how a skill runs
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""Rule-based grounding: task sentences -> plans of skill calls over the perceived scene."""
+"""Rule-based grounding: task sentences -> plans of skill calls over the perceived scene.
+
+Skills are found by the role they play (robot.lexicon: "acquire", "deliver",
+"open_container", ...), so a library whose skills have other names plans the same way.
+"""
 from __future__ import annotations
 
 import re
@@ -6,12 +10,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from robot.describe import AmbiguousObjectError, UnknownObjectError, match_objects, parse_description, resolve
+from robot.describe import AmbiguousObjectError, UnknownObjectError, match_objects, parse_description, resolve, short_name
 from robot.geometry import quat_conj, rotate
 from robot.types import SceneObject
 from policies.base import Done, HighLevelPolicy, PlanEdit, PolicyError, Step
 from skills.base import SkillCall
-from skills.library import SkillLibrary, default_library, normalize
+from skills.library import SkillLibrary, default_library
+from skills.text import normalize
 
 _PUT = r"(?:put|place|move|drop|store|sort|collect|bring|transfer|set)"
 _IN = r"(?:in|into|inside|on top of|onto|on|to)"
@@ -78,8 +83,34 @@ class RuleBasedPolicy(HighLevelPolicy):
 
     def __init__(self, library: SkillLibrary | None = None, max_retries: int = 2) -> None:
         self.library = library or default_library()
+        self.lexicon = self.library.lexicon()
         self.max_retries = max_retries
         self.reset()
+
+    # ----- skills by role -----
+    def _call(self, role: str, desc: str | None = None) -> SkillCall:
+        """A call of the skill that plays `role`, with `desc` in its primary slot."""
+        words = self.lexicon.by_role(role)
+        if words is None:
+            raise PolicyError(f"the skill library has no skill for the role {role!r} (skills: {', '.join(self.lexicon.names())})")
+        return SkillCall(words.name, {words.primary_slot: desc} if desc is not None and words.primary_slot else {})
+
+    def _is(self, call: SkillCall, role: str) -> bool:
+        return self.lexicon.role_of(call.skill) == role
+
+    def _primary(self, call: SkillCall) -> str:
+        slot = self.lexicon.primary_slot(call.skill)
+        value = call.args.get(slot, "") if slot else ""
+        return value if isinstance(value, str) else ""
+
+    def _pairs(self, plan: list[SkillCall]) -> list[list[SkillCall]]:
+        """The plan cut into acquire+deliver pairs (which move together) and single steps."""
+        pairs, i = [], 0
+        while i < len(plan):
+            n = 2 if self._is(plan[i], "acquire") and i + 1 < len(plan) and self._is(plan[i + 1], "deliver") else 1
+            pairs.append(plan[i:i + n])
+            i += n
+        return pairs
 
     def reset(self) -> None:
         self._task: str | None = None
@@ -117,11 +148,12 @@ class RuleBasedPolicy(HighLevelPolicy):
                 raise PolicyError(f"the {cab.description} has no drawer to {kind}")
             opened = cab.state.get("drawer_open", 0.0)
             if kind == "open":
-                return [] if opened >= 0.1 else [SkillCall("open_drawer", {"object": "drawer"})]
-            return [] if opened <= 0.02 else [SkillCall("close_drawer", {"object": "drawer"})]
+                return [] if opened >= 0.1 else [self._call("open_container", "drawer")]
+            return [] if opened <= 0.02 else [self._call("close_container", "drawer")]
         if single is not None:
-            for slot in ("object", "target"):
-                if slot in single.args and single.args[slot] != "drawer":
+            words = self.lexicon.get(single.skill)
+            for slot in words.object_slots if words else ():
+                if isinstance(single.args.get(slot), str) and single.args[slot] != "drawer":
                     self._resolve(single.args[slot], objects)
             return [single]
         raise PolicyError(f"cannot ground the task {task!r}: no rule matches (try 'put the red block in the blue bowl')")
@@ -134,7 +166,7 @@ class RuleBasedPolicy(HighLevelPolicy):
 
     def _ground_put(self, x: str, y: str, objects: list[SceneObject]) -> list[SkillCall]:
         target = self._resolve(y, objects)
-        tname = _name_for(target, objects)
+        tname = short_name(target, objects)
         if _is_group(x):
             items = [o for o in match_objects(x, objects) if o.attributes.get("graspable") and o.name != target.name]
             if not items:
@@ -144,12 +176,12 @@ class RuleBasedPolicy(HighLevelPolicy):
         items = [o for o in items if not already_in(o, target)]
         plan: list[SkillCall] = []
         if target.category == "cabinet" and items and target.state.get("drawer_open", 0.0) < 0.1:
-            plan.append(SkillCall("open_drawer", {"object": "drawer"}))
+            plan.append(self._call("open_container", "drawer"))
         held = getattr(self, "_held", None)
         for o in sorted(items, key=lambda o: (held is None or o.name != held.name, float(np.hypot(*o.position[:2])))):
             if held is None or o.name != held.name:  # an object already in the hand needs no pick
-                plan.append(SkillCall("pick", {"object": _name_for(o, objects)}))
-            plan.append(SkillCall("place", {"target": tname}))
+                plan.append(self._call("acquire", short_name(o, objects)))
+            plan.append(self._call("deliver", tname))
         return plan
 
     # ----- task-level knowledge -----
@@ -192,23 +224,18 @@ class RuleBasedPolicy(HighLevelPolicy):
             if target is None:
                 target = min(containers, key=lambda c: float(np.linalg.norm(c.position[:2] - o.position[:2])))
             if not already_in(o, target):
-                plan += [SkillCall("pick", {"object": _name_for(o, objects)}),
-                         SkillCall("place", {"target": _name_for(target, objects)})]
+                plan += [self._call("acquire", short_name(o, objects)), self._call("deliver", short_name(target, objects))]
         return plan
 
     def _apply_order(self, plan: list[SkillCall], objects: list[SceneObject], knowledge: Sequence[Any]) -> list[SkillCall]:
         for item in knowledge:
             e = getattr(item, "effect", {})
-            if e.get("type") != "plan" or e.get("op") != "order":
+            if e.get("type") != "order":
                 continue
-            pairs, i = [], 0
-            while i < len(plan):  # group pick+place pairs so they move together
-                n = 2 if plan[i].skill == "pick" and i + 1 < len(plan) and plan[i + 1].skill == "place" else 1
-                pairs.append(plan[i:i + n])
-                i += n
+            pairs = self._pairs(plan)
 
             def first(pair: list[SkillCall]) -> int:
-                desc = pair[0].args.get("object", "") if pair[0].skill == "pick" else ""
+                desc = self._primary(pair[0]) if self._is(pair[0], "acquire") else ""
                 _, cats, _, _ = parse_description(desc)
                 return 0 if e.get("first") in cats else 1
 
@@ -221,12 +248,18 @@ class RuleBasedPolicy(HighLevelPolicy):
     def _apply_inserts(self, plan: list[SkillCall], objects: list[SceneObject], knowledge: Sequence[Any]) -> list[SkillCall]:
         for item in knowledge:
             e = getattr(item, "effect", {})
-            if e.get("type") != "plan" or e.get("op") != "insert_before":
+            if e.get("type") != "insert_step":
                 continue
-            anchor = e.get("anchor") or {}
+            anchor_skill, anchor_cat = e.get("anchor_skill"), e.get("anchor_category")
+            if anchor_skill is None and e.get("anchor_text"):  # anchored on an instruction ("pick up the mug")
+                anchor_call = self.library.parse(str(e["anchor_text"]))
+                if anchor_call is None:
+                    continue
+                anchor_skill = anchor_call.skill
+                anchor_cat = next(iter(parse_description(self._primary(anchor_call))[1]), None)
             for i, c in enumerate(plan):
                 _, cats, _, _ = parse_description(" ".join(str(v) for v in c.args.values()))
-                if c.skill == anchor.get("skill") and (not anchor.get("object_category") or anchor["object_category"] in cats):
+                if c.skill == anchor_skill and (not anchor_cat or anchor_cat in cats):
                     steps = [self.library.parse(t) for t in e.get("steps", [])]
                     steps = [s for s in steps if s is not None and not self._already_done(s, objects)
                              and all(p.skill != s.skill or p.args != s.args for p in plan[:i])]
@@ -236,12 +269,11 @@ class RuleBasedPolicy(HighLevelPolicy):
                     break
         return plan
 
-    @staticmethod
-    def _already_done(call: SkillCall, objects: list[SceneObject]) -> bool:
+    def _already_done(self, call: SkillCall, objects: list[SceneObject]) -> bool:
         cab = next((o for o in objects if o.category == "cabinet"), None)
-        if call.skill == "open_drawer":
+        if self._is(call, "open_container"):
             return cab is None or cab.state.get("drawer_open", 0.0) >= 0.1
-        if call.skill == "close_drawer":
+        if self._is(call, "close_container"):
             return cab is None or cab.state.get("drawer_open", 0.0) <= 0.02
         return False
 
@@ -289,18 +321,18 @@ class RuleBasedPolicy(HighLevelPolicy):
                 return "nothing left to skip"
             dropped = self._plan.pop(0)
             # skipping a pick also drops the place that goes with it
-            if dropped.skill == "pick" and self._plan and self._plan[0].skill == "place":
+            if self._is(dropped, "acquire") and self._plan and self._is(self._plan[0], "deliver"):
                 self._plan.pop(0)
             return f"skipped: {self.library.render(dropped)}"
         if edit.op == "reorder" and edit.before:
-            idx = [i for i, c in enumerate(self._plan) if c.skill == "pick" and _desc_match(c.args.get("object", ""), edit.before)]
+            idx = [i for i, c in enumerate(self._plan) if self._is(c, "acquire") and _desc_match(self._primary(c), edit.before)]
             if not idx:
                 raise PolicyError(f"no remaining step picks {edit.before!r}")
             i = idx[0]
-            pair = self._plan[i : i + 2] if i + 1 < len(self._plan) and self._plan[i + 1].skill == "place" else self._plan[i : i + 1]
+            pair = self._plan[i : i + 2] if i + 1 < len(self._plan) and self._is(self._plan[i + 1], "deliver") else self._plan[i : i + 1]
             del self._plan[i : i + len(pair)]
             # a leading place belongs to the object already in the hand: it stays first
-            at = 1 if self._plan and self._plan[0].skill == "place" else 0
+            at = 1 if self._plan and self._is(self._plan[0], "deliver") else 0
             self._plan[at:at] = pair
             return f"will do the {edit.before} first"
         if edit.op == "replace" and edit.target:
@@ -312,8 +344,9 @@ class RuleBasedPolicy(HighLevelPolicy):
     def _apply_target(self, target: str) -> int:
         n = 0
         for c in self._plan:
-            if c.skill == "place":
-                c.args["target"] = target
+            slot = self.lexicon.primary_slot(c.skill)
+            if self._is(c, "deliver") and slot:
+                c.args[slot] = target
                 n += 1
         return n
 
@@ -321,8 +354,9 @@ class RuleBasedPolicy(HighLevelPolicy):
         """Re-ground the remaining steps: replace `old` by `new` (an `object` correction)."""
         n = 0
         for c in self._plan:
-            for s in ("object", "target"):
-                if slot not in (None, s) or s not in c.args:
+            words = self.lexicon.get(c.skill)
+            for s in words.object_slots if words else ():
+                if slot not in (None, s) or not isinstance(c.args.get(s), str):
                     continue
                 if old is None or _desc_match(c.args[s], old):
                     c.args[s] = new
@@ -338,13 +372,3 @@ def _desc_match(a: str, b: str) -> bool:
     if cb and ca and not (ca & cb):
         return False
     return bool((ka & kb) or (ca & cb) or a == b)
-
-
-def _name_for(obj: SceneObject, objects: list[SceneObject]) -> str:
-    """The shortest description that names `obj` uniquely."""
-    if obj.category == "cabinet":
-        return "drawer"
-    for d in (obj.category, obj.description):
-        if len(match_objects(d, objects)) == 1:
-            return d
-    return obj.name.replace("_", " ")

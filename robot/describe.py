@@ -1,43 +1,21 @@
-"""Resolve object descriptions ("the red block", "fruit", "the drawer") to scene objects.
+"""Resolve object descriptions ("the red block", "fruit", "the big bowl") to scene objects.
 
-The vocabulary lives here, in one table, so sim tasks, skills, policies and the
-correction handler agree on what words mean.
+The words come from `robot.vocab`, the one vocabulary, so sim tasks, skills, policies,
+the parser and the correction handler agree on what they mean.
 """
 from __future__ import annotations
 
-import re
 from typing import Iterable
+
+import numpy as np
 
 from robot.errors import CorrigoError
 from robot.types import SceneObject
+from robot.vocab import CATEGORY_WORDS, COLOUR_WORDS, GROUP_WORDS, SIZE_WORDS, words
 
-# word -> category
-CATEGORY_WORDS: dict[str, str] = {
-    "block": "block", "blocks": "block", "cube": "block", "cubes": "block", "brick": "block",
-    "bowl": "bowl", "bowls": "bowl",
-    "plate": "plate", "plates": "plate", "dish": "plate",
-    "basket": "basket", "bin": "basket", "tray": "basket",
-    "mug": "mug", "mugs": "mug",
-    "cup": "cup", "cups": "cup", "glass": "cup",
-    "apple": "apple", "apples": "apple",
-    "orange": "orange", "oranges": "orange",
-    "lemon": "lemon", "lemons": "lemon",
-    "banana": "banana", "bananas": "banana",
-    "cabinet": "cabinet", "drawer": "cabinet", "cupboard": "cabinet", "dresser": "cabinet",
-    "jug": "jug", "jugs": "jug", "pitcher": "jug", "pitchers": "jug",
-}
-# word -> group of categories
-GROUP_WORDS: dict[str, str] = {
-    "fruit": "fruit", "fruits": "fruit",
-    "container": "container", "containers": "container",
-    "tableware": "tableware", "dishes": "tableware",
-    "thing": "*", "things": "*", "object": "*", "objects": "*", "item": "*", "items": "*", "one": "*", "it": "*",
-}
-COLOUR_WORDS: dict[str, str] = {
-    "red": "red", "green": "green", "blue": "blue", "yellow": "yellow", "purple": "purple", "violet": "purple",
-    "orange": "orange", "pink": "pink", "white": "white", "black": "black", "brown": "brown",
-    "grey": "grey", "gray": "grey", "cyan": "cyan", "teal": "cyan",
-}
+__all__ = ["AmbiguousObjectError", "UnknownObjectError", "match_objects", "matches", "parse_description", "resolve",
+           "short_name", "words"]
+
 _STOP = {"the", "a", "an", "this", "that", "my", "your", "its", "of", "all", "every", "each", "other", "another"}
 
 
@@ -47,10 +25,6 @@ class UnknownObjectError(CorrigoError):
 
 class AmbiguousObjectError(CorrigoError):
     pass
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z]+", text.lower())
 
 
 def parse_description(description: str) -> tuple[set[str], set[str], set[str], list[str]]:
@@ -70,7 +44,7 @@ def parse_description(description: str) -> tuple[set[str], set[str], set[str], l
             colours.add(COLOUR_WORDS[w])
         elif w in GROUP_WORDS:
             groups.add(GROUP_WORDS[w])
-        elif w not in _STOP:
+        elif w not in _STOP and w not in SIZE_WORDS:  # sizes pick among the matches (match_objects)
             unknown.append(w)
     return colours, cats, groups, unknown
 
@@ -91,7 +65,15 @@ def matches(obj: SceneObject, description: str) -> bool:
 def match_objects(description: str, objects: Iterable[SceneObject]) -> list[SceneObject]:
     objects = list(objects)
     exact = [o for o in objects if o.name == description.strip().lower().replace(" ", "_")]
-    return exact or [o for o in objects if matches(o, description)]
+    if exact:
+        return exact
+    found = [o for o in objects if matches(o, description)]
+    sizes = {SIZE_WORDS[w] for w in words(description) if w in SIZE_WORDS}
+    if len(sizes) == 1 and len(found) > 1:  # "the big bowl": the largest of the bowls
+        volume = {o.name: float(np.prod(o.size)) for o in found}
+        best = (max if sizes == {"large"} else min)(volume.values())
+        found = [o for o in found if volume[o.name] == best]
+    return found
 
 
 def resolve(description: str, objects: Iterable[SceneObject], exclude: Iterable[str] = ()) -> SceneObject:
@@ -107,3 +89,13 @@ def resolve(description: str, objects: Iterable[SceneObject], exclude: Iterable[
         why = f" (unknown word{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)})" if unknown else ""
         raise UnknownObjectError(f"no object matches {description!r}{why}; the scene has: {here}")
     raise AmbiguousObjectError(f"{description!r} could mean {', '.join(o.description for o in found)}; say which")
+
+
+def short_name(obj: SceneObject, objects: list[SceneObject]) -> str:
+    """The shortest description that names `obj` uniquely among `objects` ("bowl", "red bowl", "drawer")."""
+    if obj.category == "cabinet":
+        return "drawer"
+    for d in (obj.category, obj.description):
+        if len(match_objects(d, objects)) == 1:
+            return d
+    return obj.name.replace("_", " ")

@@ -15,10 +15,12 @@ import numpy as np
 
 from robot.describe import AmbiguousObjectError, UnknownObjectError, resolve
 from robot.geometry import down_quat, quat_angle, quat_from_yaw, quat_slerp, rotate, wrap_angle, yaw_of
+from robot.lexicon import Adjustment
 from robot.robot import Robot
 from robot.types import SceneObject, ee_pose_from_observation, gripper_from_observation
+from robot.vocab import DIRECTION_VECTORS
 from skills.base import ActionGen, Skill, SkillCall, SkillContext, SkillOutcome
-from skills.library import DIRECTIONS, format_distance
+from skills.text import format_distance
 
 HOME = np.array([0.35, 0.0, 0.35])
 FINGER_SPAN = 0.08  # finger opening at gripper 0 (open), m
@@ -126,6 +128,38 @@ class Pick(Skill):
     templates = ("pick up the {object}", "pick the {object} up", "grasp the {object}", "grab the {object}",
                  "take the {object}", "pick the {object}", "get the {object}")
     slots = ("object",)
+    primary_slot = "object"
+    role = "acquire"
+    phases = ("approach", "descend", "grasp", "lift")
+    contact_phase = "grasp"
+    offset_param = "grasp_offset"  # a nudge while picking is remembered where the object is grasped
+    yaw_param = "grasp_yaw"
+    adjustments = (
+        Adjustment("grasp_yaw", (
+            r"{GRASP} {OBJ}(?:up )?(?:from|by|on|at) (?:the|its|one) sides?(?: instead)?",
+            r"{GRASP} {OBJ}(?:up )?(?:sideways|side on|from the side instead)",
+            r"(?:approach|come at) {OBJ}from (?:the|its) sides?"), amount=math.pi / 2),
+        Adjustment("lift_height", (
+            r"(?:lift|raise|carry) {OBJ}(?:up )?{MAG}(?:higher|more|further up|higher up) {CUE}",
+            r"carry {OBJ}{MAG}(?:higher|higher up)"), amount=0.05, scale="magnitude"),
+        Adjustment("lift_height", (
+            r"(?:lift|raise|carry) {OBJ}{MAG}(?:less|less high|lower) {CUE}",
+            r"carry {OBJ}{MAG}lower"), amount=-0.05, scale="magnitude"),
+        Adjustment("approach_height", (
+            r"(?:approach|come in|come down|come|descend) {OBJ}from {MAG}(?:above|higher up|higher|the top|on top|"
+            r"further up|over the top|up high)",
+            r"approach {OBJ}{MAG}(?:higher|higher up|from higher up)",
+            r"(?:start|begin) (?:the approach |your approach |the descent )?{MAG}(?:higher|higher up)"),
+            amount=0.05, scale="magnitude"),
+        Adjustment("approach_height", (
+            r"approach {OBJ}{MAG}(?:lower|lower down|from lower|from lower down)",), amount=-0.05, scale="magnitude"),
+        Adjustment("grasp_offset", (
+            r"{GRASP} {OBJ}(?:up )?{MAG}(?:lower|lower down|further down|closer to the bottom|nearer the bottom|"
+            r"by the bottom|at the bottom)",), amount=(0.0, 0.0, -0.01), scale="magnitude"),
+        Adjustment("grasp_offset", (
+            r"{GRASP} {OBJ}(?:up )?{MAG}(?:higher|higher up|further up|closer to the top|nearer the top|by the top|"
+            r"at the top)",), amount=(0.0, 0.0, 0.01), scale="magnitude"),
+    )
 
     @dataclass
     class Params:
@@ -155,10 +189,14 @@ class Pick(Skill):
         def grasp_point() -> np.ndarray:
             return obj.position + object_frame_offset(obj, p.grasp_offset) + np.array([0.0, 0.0, grasp_h])
 
+        ctx.phase = "approach"
         yield from rise_if_low(ctx, p.travel_height, OPEN, p.speed)
         yield from move_to(ctx, lambda: grasp_point() + [0, 0, p.approach_height], yaw, OPEN, p.speed, tol=0.01)
+        ctx.phase = "descend"
         yield from move_to(ctx, grasp_point, yaw, OPEN, p.descend_speed, tol=0.004)
+        ctx.phase = "grasp"
         yield from wait(ctx, p.close_time, CLOSED)
+        ctx.phase = "lift"
         yield from move_to(ctx, lambda: grasp_point() + [0, 0, p.lift_height], yaw, CLOSED, p.speed, tol=0.02)
         _, _, g = _measured(ctx)
         if g > 0.97:  # fingers closed on nothing
@@ -186,6 +224,24 @@ class Place(Skill):
                  "place it on the {target}", "drop it in the {target}", "drop it on the {target}",
                  "place it into the {target}", "put it into the {target}", "place it on top of the {target}")
     slots = ("target",)
+    primary_slot = "target"
+    role = "deliver"
+    phases = ("carry", "descend", "release", "retreat")
+    contact_phase = "release"
+    offset_param = "offset"  # a nudge while placing is remembered where things go on/in the target
+    offset_verbs = ("place", "set", "drop", "release")  # "place it a bit to the left" -> offset
+    adjustments = (
+        Adjustment("release_height", (
+            r"{RELEASE} {OBJ}(?:go )?(?:from )?{MAG}(?:higher|higher up|further up|above)",
+            r"(?:place|put|set) {OBJ}(?:down )?from {MAG}(?:higher|higher up|further up|above)"),
+            amount=0.03, scale="magnitude"),
+        Adjustment("release_height", (
+            r"(?:place|put|set|lay) {OBJ}(?:down )?(?:more )?(?:gently|softly|carefully|gentler|softer|delicately)",
+            r"(?:go |move |get |come )?{MAG}(?:lower|further down|down|closer) before (?:letting go|letting it go|"
+            r"releasing|you let go|you release|dropping|you drop|opening|you open)(?: it| of it)?",
+            r"{RELEASE} {OBJ}(?:go )?{MAG}(?:lower|lower down|(?:closer to|nearer) the (?:table|surface))",
+            r"(?:do not|never) drop {OBJ}from (?:so|that|#too) high"), amount=0.005, mode="value"),
+    )
 
     @dataclass
     class Params:
@@ -222,14 +278,18 @@ class Place(Skill):
         if held is not None and target.category == "block":  # line edges up when stacking
             yaw = yaw + fold_yaw(object_yaw(target) - yaw, math.pi / 2)
         above = np.array([release[0], release[1], max(p.travel_height, release[2] + 0.05)])
+        ctx.phase = "carry"
         yield from rise_if_low(ctx, p.travel_height, CLOSED, p.speed)
         yield from move_to(ctx, above, yaw, CLOSED, p.speed, tol=0.015)
+        ctx.phase = "descend"
         yield from move_to(ctx, release, yaw, CLOSED, p.descend_speed, tol=0.006)
         # Open just enough to let go: fully open fingers would hit a container's wall.
         _, _, g_held = _measured(ctx)
         let_go = max(OPEN, g_held - p.release_opening / FINGER_SPAN)
+        ctx.phase = "release"
         yield from wait(ctx, p.open_time, let_go)
         ctx.held = None
+        ctx.phase = "retreat"
         yield from move_to(ctx, above, yaw, let_go, p.speed, tol=0.03)
         return SkillOutcome(True, f"released over the {target.description}")
 
@@ -240,6 +300,9 @@ class Push(Skill):
                  "push the {object} {direction}", "slide the {object} {direction}")
     slots = ("object", "direction", "distance")
     default_args: ClassVar[dict[str, Any]] = {"distance_m": 0.05}
+    primary_slot = "object"
+    phases = ("approach", "push", "retreat")
+    contact_phase = "push"
 
     @dataclass
     class Params:
@@ -254,7 +317,7 @@ class Push(Skill):
         obj = _find(ctx, call.args.get("object", ""))
         if isinstance(obj, SkillOutcome):
             return obj
-        d = np.asarray(DIRECTIONS.get(call.args.get("direction", ""), (0, 0, 0)), float)
+        d = np.asarray(DIRECTION_VECTORS.get(call.args.get("direction", ""), (0, 0, 0)), float)
         d[2] = 0.0
         if np.linalg.norm(d) < 0.5:
             return SkillOutcome(False, "push needs a direction on the table (left, right, forward, back)")
@@ -264,10 +327,13 @@ class Push(Skill):
         end = start + d * (dist + p.standoff)
         yaw = math.atan2(d[1], d[0]) + math.pi / 2  # fingers across the push direction
         yaw = fold_yaw(yaw)
+        ctx.phase = "approach"
         yield from rise_if_low(ctx, p.travel_height, CLOSED, p.speed)
         yield from move_to(ctx, start + [0, 0, p.travel_height - start[2]], yaw, CLOSED, p.speed, tol=0.015)
         yield from move_to(ctx, start, yaw, CLOSED, p.speed / 2, tol=0.006)
+        ctx.phase = "push"
         yield from move_to(ctx, end, yaw, CLOSED, p.push_speed, tol=0.01)
+        ctx.phase = "retreat"
         yield from move_to(ctx, end + [0, 0, 0.1], yaw, CLOSED, p.speed, tol=0.02)
         return SkillOutcome(True, f"pushed the {obj.description} {format_distance(dist)} {call.args['direction']}")
 
@@ -278,6 +344,7 @@ class Move(Skill):
                  "move {direction}", "go {direction}")
     slots = ("direction", "distance")
     default_args: ClassVar[dict[str, Any]] = {"distance_m": 0.03}
+    role = "nudge"
 
     @dataclass
     class Params:
@@ -286,7 +353,7 @@ class Move(Skill):
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
         vec = call.args.get("vector")
         if vec is None:
-            d = DIRECTIONS.get(call.args.get("direction", ""))
+            d = DIRECTION_VECTORS.get(call.args.get("direction", ""))
             if d is None:
                 return SkillOutcome(False, f"unknown direction {call.args.get('direction')!r}")
             vec = np.asarray(d, float) * float(call.args.get("distance_m", 0.03))
@@ -300,7 +367,8 @@ class Rotate(Skill):
     name: ClassVar[str] = "rotate"
     templates = ("rotate the gripper {angle} {turn}", "rotate {angle} {turn}", "turn the gripper {angle} {turn}",
                  "rotate the gripper by {angle} {turn}")
-    slots = ("angle",)
+    slots = ("angle", "turn")
+    role = "turn"
 
     @dataclass
     class Params:
@@ -335,18 +403,23 @@ class _Gripper(Skill):
 class OpenGripper(_Gripper):
     name: ClassVar[str] = "open_gripper"
     templates = ("open the gripper", "open gripper", "release it", "let go")
+    role = "release"
     value = OPEN
 
 
 class CloseGripper(_Gripper):
     name: ClassVar[str] = "close_gripper"
     templates = ("close the gripper", "close gripper")
+    role = "grip"
     value = CLOSED
 
 
 class _Drawer(Skill):
     slots = ("object",)
     default_args: ClassVar[dict[str, Any]] = {"object": "drawer"}
+    primary_slot = "object"
+    phases = ("approach", "grasp", "pull", "release", "retreat")
+    contact_phase = "grasp"
     opening: ClassVar[bool]
 
     @dataclass
@@ -373,13 +446,18 @@ class _Drawer(Skill):
         out_dir = rotate(quat_from_yaw(object_yaw(cab)), np.array([-1.0, 0.0, 0.0]))
         opened = cab.state.get("drawer_open", 0.0)
         travel = float(p.pull_distance) if self.opening else -opened - 0.005
+        ctx.phase = "approach"
         yield from rise_if_low(ctx, p.travel_height, p.pregrasp_gripper, p.speed)
         yield from move_to(ctx, handle + [0, 0, p.approach_height], yaw, p.pregrasp_gripper, p.speed, tol=0.01)
         yield from move_to(ctx, handle, yaw, p.pregrasp_gripper, p.pull_speed * 1.5, tol=0.004)
+        ctx.phase = "grasp"
         yield from wait(ctx, 0.5, CLOSED)
+        ctx.phase = "pull"
         yield from move_to(ctx, handle + out_dir * travel, yaw, CLOSED, p.pull_speed, tol=0.01, max_s=6.0)
+        ctx.phase = "release"
         yield from wait(ctx, 0.3, p.pregrasp_gripper)
         end = handle + out_dir * travel
+        ctx.phase = "retreat"
         yield from move_to(ctx, end + [0, 0, p.approach_height], yaw, p.pregrasp_gripper, p.speed, tol=0.02)
         now = next((o for o in ctx.objects() if o.name == cab.name), cab).state.get("drawer_open", 0.0)
         ok = now >= 0.1 if self.opening else now <= 0.02
@@ -390,18 +468,34 @@ class _Drawer(Skill):
 class OpenDrawer(_Drawer):
     name: ClassVar[str] = "open_drawer"
     templates = ("open the {object}", "pull the {object} open", "pull out the {object}")
+    role = "open_container"
     opening = True
+    adjustments = (
+        Adjustment("pull_distance", (
+            r"pull {OBJ}(?:out )?{MAG}(?:further|farther|more|harder|wider|out more|out further)(?: out| open)?",
+            r"open (?:the drawer|the cabinet|that drawer|this drawer) {MAG}(?:further|farther|more|wider)(?: out)?"),
+            amount=0.05, scale="magnitude"),
+        Adjustment("pull_distance", (
+            r"pull {OBJ}(?:out )?{MAG}less(?: far)?", r"do not pull {OBJ}(?:out )?so far",
+            r"open (?:the drawer|the cabinet|that drawer|this drawer) {MAG}less"), amount=-0.05, scale="magnitude"),
+        # 0 = open, 1 = closed: "wider" lowers it (pick always opens fully)
+        Adjustment("pregrasp_gripper", (
+            r"open (?:the gripper |your gripper |the hand |your hand |the fingers |it )?{MAG}(?:wider|more) {CUE}",),
+            amount=-0.25),
+    )
 
 
 class CloseDrawer(_Drawer):
     name: ClassVar[str] = "close_drawer"
     templates = ("close the {object}", "shut the {object}", "push the {object} closed")
+    role = "close_container"
     opening = False
 
 
 class GoHome(Skill):
     name: ClassVar[str] = "go_home"
     templates = ("go home", "go to home position", "return home", "go back home")
+    role = "home"
 
     @dataclass
     class Params:

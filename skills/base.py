@@ -2,17 +2,23 @@
 
 Between any two ticks the agent may change the skill's context (shift its target,
 rescale its speed, change a parameter) or stop pulling from it (interrupt).
+
+A skill also brings its language (`SkillWords`, see robot.lexicon): its templates, the
+slot its object lives in, the role it plays, its phases, its parameters and the words
+that adjust them. The library exports these as the lexicon every other layer reads.
 """
 from __future__ import annotations
 
 import abc
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generator, Mapping
 
 import numpy as np
 
 from robot.errors import CorrigoError
+from robot.lexicon import Adjustment, ParamSpec, SkillWords
 from robot.robot import Robot
 from robot.types import SceneObject
 
@@ -27,11 +33,6 @@ class SkillCall:
 
     skill: str
     args: dict[str, Any] = field(default_factory=dict)
-
-    def __str__(self) -> str:  # the instruction, via the default library
-        from skills.library import default_library
-
-        return default_library().render(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {"skill": self.skill, "args": dict(self.args)}
@@ -63,11 +64,13 @@ class SkillContext:
     held: SceneObject | None = None
     last_command: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    phase: str | None = None  # the phase the running skill is in (one of its `phases`)
 
     def reset_for_call(self, params: Any) -> None:
         self.params = params
         self.offset = np.zeros(3)
         self.yaw_offset = 0.0
+        self.phase = None
 
 
 ActionGen = Generator[dict[str, Any], None, SkillOutcome]
@@ -77,17 +80,47 @@ class Skill(abc.ABC):
     """A named, parameterised, language-conditioned skill.
 
     `templates` are instruction patterns with slots ({object}, {target},
-    {direction}, {distance}, {angle}); the first renders a call. `Params` is a
-    dataclass of tunable parameters with defaults.
+    {direction}, {distance}, {angle}, {count}); the first renders a call. `Params` is a
+    dataclass of tunable parameters with defaults. The other class attributes are the
+    skill's language, exported through `words()` (see robot.lexicon.SkillWords).
     """
 
     name: ClassVar[str]
     templates: ClassVar[tuple[str, ...]]
     slots: ClassVar[tuple[str, ...]] = ()
+    default_args: ClassVar[dict[str, Any]] = {}
+    primary_slot: ClassVar[str | None] = None
+    role: ClassVar[str | None] = None
+    phases: ClassVar[tuple[str, ...]] = ()
+    contact_phase: ClassVar[str | None] = None
+    offset_param: ClassVar[str | None] = None
+    yaw_param: ClassVar[str | None] = None
+    offset_verbs: ClassVar[tuple[str, ...]] = ()
+    adjustments: ClassVar[tuple[Adjustment, ...]] = ()
 
     @dataclass
     class Params:
         pass
+
+    def words(self) -> SkillWords:
+        """This skill's language as data (checked: every name it mentions exists)."""
+        params = tuple(ParamSpec(f.name, _default_of(f), _kind_of(f)) for f in dataclasses.fields(self.Params))
+        names = {p.name for p in params}
+        for ref in (self.offset_param, self.yaw_param, *(a.param for a in self.adjustments)):
+            if ref is not None and ref not in names:
+                raise SkillError(f"skill {self.name!r} refers to parameter {ref!r}, which its Params lack")
+        for t in self.templates:
+            unknown = set(re.findall(r"\{([a-z]+)\}", t)) - set(self.slots)
+            if unknown:
+                raise SkillError(f"skill {self.name!r}: template {t!r} uses {', '.join(sorted(unknown))}, not in its slots")
+        if self.primary_slot is not None and self.primary_slot not in self.slots:
+            raise SkillError(f"skill {self.name!r}: primary slot {self.primary_slot!r} is not one of its slots")
+        if self.contact_phase is not None and self.contact_phase not in self.phases:
+            raise SkillError(f"skill {self.name!r}: contact phase {self.contact_phase!r} is not one of its phases")
+        verbs = tuple(dict.fromkeys(t.split()[0] for t in self.templates if t.split()))
+        return SkillWords(self.name, tuple(self.templates), tuple(self.slots), self.primary_slot, self.role, params,
+                          tuple(self.adjustments), tuple(self.phases), self.contact_phase, self.offset_param,
+                          self.yaw_param, tuple(self.offset_verbs), verbs)
 
     def default_params(self, overrides: Mapping[str, Any] | None = None) -> Any:
         p = self.Params()
@@ -97,6 +130,21 @@ class Skill(abc.ABC):
 
     @abc.abstractmethod
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen: ...
+
+
+def _default_of(f: dataclasses.Field) -> Any:  # type: ignore[type-arg]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
+def _kind_of(f: dataclasses.Field) -> str:  # type: ignore[type-arg]
+    d = _default_of(f)
+    if isinstance(d, tuple):
+        return "vector"
+    return "int" if isinstance(d, int) and not isinstance(d, bool) else "float"
 
 
 def param_names(params: Any) -> list[str]:
@@ -113,6 +161,13 @@ def set_param(params: Any, name: str, value: Any) -> None:
         value = tuple(float(v) for v in value)
         if len(value) != len(cur):
             raise SkillError(f"parameter {name!r} needs {len(cur)} numbers")
+        if not all(np.isfinite(value)):
+            raise SkillError(f"parameter {name!r} must be finite")
+    elif isinstance(cur, int) and not isinstance(cur, bool):
+        value = float(value)
+        if not np.isfinite(value) or value != round(value):
+            raise SkillError(f"parameter {name!r} must be a whole number")
+        value = int(value)
     elif isinstance(cur, float):
         value = float(value)
         if not np.isfinite(value):

@@ -1,7 +1,8 @@
-"""`SkillLibrary`: skills by name, and instructions <-> `SkillCall`s.
+"""`SkillLibrary`: skills by name, instructions <-> `SkillCall`s, and the lexicon.
 
     lib.render(SkillCall("pick", {"object": "red block"}))  -> "pick up the red block"
     lib.parse("grab the red block")                         -> SkillCall("pick", {"object": "red block"})
+    lib.lexicon()                                           -> every skill's words, as data (robot.lexicon)
 """
 from __future__ import annotations
 
@@ -10,56 +11,53 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from robot.lexicon import VALUE_SLOTS, Lexicon
+from robot.vocab import COUNT_WORDS, DIRECTION_WORDS, LENGTH_UNITS, ONES
 from skills.base import Skill, SkillCall, SkillError
+from skills.text import format_distance, normalize, say_direction
 
-DIRECTIONS: dict[str, tuple[float, float, float]] = {
-    "left": (0.0, 1.0, 0.0), "right": (0.0, -1.0, 0.0),
-    "forward": (1.0, 0.0, 0.0), "back": (-1.0, 0.0, 0.0),
-    "up": (0.0, 0.0, 1.0), "down": (0.0, 0.0, -1.0),
-}
-_DIR_WORDS = {"forwards": "forward", "ahead": "forward", "backward": "back", "backwards": "back", "higher": "up", "lower": "down"}
-_UNITS = {"mm": 0.001, "millimeter": 0.001, "millimeters": 0.001, "millimetre": 0.001, "millimetres": 0.001,
-          "cm": 0.01, "centimeter": 0.01, "centimeters": 0.01, "centimetre": 0.01, "centimetres": 0.01,
-          "m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1.0,
-          "in": 0.0254, "inch": 0.0254, "inches": 0.0254}
+_COUNTS = {**{w: n for w, n in ONES.items() if n > 0}, **COUNT_WORDS}
+# value slots; every other slot ({object}, {target}, {surface}, ...) holds an object description
 _SLOT_RX = {
-    "object": r"(?P<object>[a-z ]+?)",
-    "target": r"(?P<target>[a-z ]+?)",
-    "direction": r"(?:to )?(?:your |my |robot s )?(?P<direction>left|right|forwards?|ahead|backwards?|back|up|down|higher|lower)",
-    "distance": r"(?P<distance>\d+(?:\.\d+)?) ?(?P<unit>" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")",
+    "direction": r"(?:to )?(?:your |my |robot s )?(?P<direction>" + "|".join(sorted(DIRECTION_WORDS, key=len, reverse=True)) + ")",
+    "distance": r"(?P<distance>\d+(?:\.\d+)?) ?(?P<unit>" + "|".join(sorted(LENGTH_UNITS, key=len, reverse=True)) + r")",
     "angle": r"(?P<angle>\d+(?:\.\d+)?) ?(?:degrees|degree|deg)",
     "turn": r"(?P<turn>clockwise|counterclockwise|anticlockwise|counter clockwise)",
+    "count": r"(?P<count>\d+|" + "|".join(sorted(_COUNTS, key=len, reverse=True)) + r")(?: times?)?",
 }
 
 
-def normalize(text: str) -> str:
-    """Lower case, punctuation to spaces, articles and 'please' dropped."""
-    ws = re.findall(r"[a-z0-9]+(?:\.[0-9]+)?|\{[a-z]+\}", text.lower())
-    return " ".join(w for w in ws if w not in ("the", "a", "an", "please"))
+assert set(_SLOT_RX) == set(VALUE_SLOTS)
 
 
 def _compile(template: str) -> re.Pattern[str]:
     rx = ""
     for part in re.split(r"(\{[a-z]+\})", normalize(template)):
-        rx += _SLOT_RX[part[1:-1]] if part.startswith("{") else re.escape(part)
-    return re.compile(rf"^{rx}$")
-
-
-def format_distance(m: float) -> str:
-    cm = round(m * 100, 1)
-    return f"{cm:g} cm"
+        if part.startswith("{"):
+            slot = part[1:-1]
+            rx += _SLOT_RX.get(slot, rf"(?P<{slot}>[a-z ]+?)")
+        else:
+            rx += re.escape(part)
+    try:
+        return re.compile(rf"^{rx}$")
+    except re.error as e:  # e.g. a slot used twice in one template
+        raise SkillError(f"template {template!r} does not compile: {e}") from None
 
 
 class SkillLibrary:
     def __init__(self) -> None:
         self._skills: dict[str, Skill] = {}
         self._patterns: list[tuple[re.Pattern[str], Skill]] = []
+        self._lexicon: Lexicon | None = None
 
     def register(self, skill: Skill) -> None:
         if skill.name in self._skills:
             raise SkillError(f"skill {skill.name!r} is already registered")
+        skill.words()  # checks the skill's language refers to what it has
+        patterns = [(_compile(t), skill) for t in skill.templates]
         self._skills[skill.name] = skill
-        self._patterns += [(_compile(t), skill) for t in skill.templates]
+        self._patterns += patterns
+        self._lexicon = None
 
     def get(self, name: str) -> Skill:
         try:
@@ -73,16 +71,25 @@ class SkillLibrary:
     def __contains__(self, name: str) -> bool:
         return name in self._skills
 
+    def lexicon(self) -> Lexicon:
+        """Every registered skill's words, as plain data, in registration order."""
+        if self._lexicon is None:
+            self._lexicon = Lexicon(tuple(s.words() for s in self._skills.values()))
+        return self._lexicon
+
     def render(self, call: SkillCall) -> str:
         skill = self.get(call.skill)
         custom = getattr(skill, "render", None)
         if custom is not None:
-            return custom(call)
+            return str(custom(call))
         a = call.args
-        values: dict[str, Any] = {
-            "object": a.get("object", ""), "target": a.get("target", ""),
-            "direction": _say_direction(a.get("direction", "")),
+        values: dict[str, Any] = {slot: a.get(slot, "") for slot in skill.slots if slot not in VALUE_SLOTS}
+        values.setdefault("object", a.get("object", ""))
+        values.setdefault("target", a.get("target", ""))
+        values |= {
+            "direction": say_direction(a.get("direction", "")),
             "distance": format_distance(float(a.get("distance_m", 0.0))),
+            "count": _say_count(a.get("count", 1)),
         }
         if "angle_rad" in a:
             ang = float(a["angle_rad"])
@@ -99,26 +106,27 @@ class SkillLibrary:
                 continue
             g = {k: v for k, v in m.groupdict().items() if v is not None}
             args: dict[str, Any] = {}
-            for slot in ("object", "target"):
-                if slot in g:
-                    args[slot] = g[slot].strip()
+            for slot, value in g.items():
+                if slot not in VALUE_SLOTS and slot != "unit":
+                    args[slot] = value.strip()
             if "direction" in g:
-                args["direction"] = _DIR_WORDS.get(g["direction"], g["direction"])
+                args["direction"] = DIRECTION_WORDS[g["direction"]]
             if "distance" in g:
-                args["distance_m"] = float(g["distance"]) * _UNITS[g["unit"]]
-            elif "distance_m" in getattr(skill, "default_args", {}):
-                args["distance_m"] = skill.default_args["distance_m"]  # type: ignore[attr-defined]
+                args["distance_m"] = float(g["distance"]) * LENGTH_UNITS[g["unit"]]
             if "angle" in g:
                 sign = -1.0 if g.get("turn") == "clockwise" else 1.0
                 args["angle_rad"] = sign * math.radians(float(g["angle"]))
-            for k, v in getattr(skill, "default_args", {}).items():
+            if "count" in g:
+                args["count"] = int(g["count"]) if g["count"].isdigit() else _COUNTS[g["count"]]
+            for k, v in skill.default_args.items():
                 args.setdefault(k, v)
             return SkillCall(skill.name, args)
         return None
 
 
-def _say_direction(d: str) -> str:
-    return {"left": "to the left", "right": "to the right", "back": "backward"}.get(d, d)
+def _say_count(n: Any) -> str:
+    n = int(n)
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
 @lru_cache(maxsize=1)

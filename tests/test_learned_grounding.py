@@ -108,7 +108,7 @@ def test_features_ground_unknown_colour_words() -> None:
     f2 = fz.featurize(step2, cands)
     i = next(k for k, c in enumerate(cands) if c.text == "pick up the red block")
     assert f2.cand[i, F["h_last"]] == 1.0 and f2.cand[i, F["h_count"]] > 0
-    assert f2.ctx[CTX_FEATURES.index("last_pick")] == 1.0 and f.ctx[CTX_FEATURES.index("last_pick")] == 0.0
+    assert f2.ctx[CTX_FEATURES.index("last_acquire")] == 1.0 and f.ctx[CTX_FEATURES.index("last_acquire")] == 0.0
 
 
 def test_loop_detection() -> None:

@@ -18,7 +18,18 @@ from hypothesis import strategies as st
 
 import corrections_kb
 from corrections_kb import KINDS, PLAN_OPS, Correction
-from corrections_kb.parser import VOCABULARY, ParserConfig, _parse, parse
+from corrections_kb.parser import ParserConfig, _parse, vocabulary
+from corrections_kb.parser import parse as parse_with
+from skills import default_library
+
+# The skills' own words (skill corrections) come from the library's lexicon, as in the agent.
+LEXICON = default_library().lexicon()
+VOCABULARY = vocabulary(LEXICON)
+
+
+def parse(text: Any, config: ParserConfig | None = None) -> Correction:
+    return parse_with(text, config or ParserConfig(), lexicon=LEXICON)
+
 
 L, R, U, D, F, B = (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1), (1, 0, 0), (-1, 0, 0)
 S2 = 1 / math.sqrt(2)
@@ -379,7 +390,7 @@ def test_package_level_parse_passes_config() -> None:
 
 
 # ---- viewpoint and configuration ------------------------------------------------------------
-FACING = ParserConfig(viewpoint="facing")
+FACING = ParserConfig(viewpoint="facing", lexicon=LEXICON)
 
 
 @pytest.mark.parametrize(("text", "robot_dir", "facing_dir"), [
@@ -463,7 +474,7 @@ def test_never_raises_on_grammar_word_salad(text: str) -> None:
 @given(st.lists(st.sampled_from(GRAMMAR_WORDS), max_size=15).map(" ".join), st.sampled_from(["robot", "facing"]))
 def test_safety_net_hides_no_bugs(text: str, viewpoint: str) -> None:
     """`parse` turns internal errors into "unknown"; the parser itself must not need that."""
-    _parse(text, ParserConfig(viewpoint=viewpoint))
+    _parse(text, ParserConfig(viewpoint=viewpoint, lexicon=LEXICON))
 
 
 @settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])

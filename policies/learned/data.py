@@ -31,7 +31,7 @@ import numpy as np
 
 from policies.base import PolicyError
 from policies.dataset import Dataset, DatasetError, Episode
-from policies.learned.candidates import DONE_TEXT, Candidate, candidate_for_text
+from policies.learned.candidates import DONE_TEXT, Candidate, candidate_for_text, done_candidate
 from robot.types import SceneObject
 from skills.library import SkillLibrary
 
@@ -183,7 +183,7 @@ def episode_samples(ep: Episode, root: str, library: SkillLibrary, image_key: st
             continue
         out.append(make(frame, target, [segs[j] for j in kept if j < at], op))
     if ok and segs:
-        out.append(make(len(ep) - 1, Candidate(DONE_TEXT, "done", None, None), [segs[j] for j in kept], False))
+        out.append(make(len(ep) - 1, done_candidate(), [segs[j] for j in kept], False))
     return out
 
 

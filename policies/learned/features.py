@@ -33,7 +33,7 @@ from robot.describe import CATEGORY_WORDS, GROUP_WORDS
 from robot.types import SceneObject
 from skills.library import SkillLibrary, normalize
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: skill kinds are roles (robot.lexicon), not skill names
 NOUN_SIM_MIN = 0.6  # MiniLM word similarity above which an unknown word counts as naming an object kind
 _FUNCTION_WORDS = {"it", "in", "on", "into", "onto", "to", "of", "and", "up", "out", "top", "you", "me", "i", "we",
                    "could", "would", "can", "will", "for", "with", "from", "at", "by", "its", "my", "your", "is", "be",
@@ -180,9 +180,9 @@ class Featurizer:
         hist_sk = []
         for h in hist:
             c = candidate_for_text(h, objects, self.library)
-            hist_sk.append((c.skill, c.obj, c.text) if c is not None else ("other", None, h))
+            hist_sk.append((c.kind, c.obj, c.text) if c is not None else ("other", None, h))
         last = hist_sk[-1] if hist_sk else None
-        last_pick = next((o for s, o, _ in reversed(hist_sk) if s == "pick"), None)
+        last_pick = next((o for s, o, _ in reversed(hist_sk) if s == "acquire"), None)
 
         know = [embed_text_of(statement_of(k)) for k in step.knowledge]
         cand_texts = [embed_text_of(c.text) for c in candidates]
@@ -198,7 +198,7 @@ class Featurizer:
         targets = [o for o in objects if is_place_target(o)]
         for r, c in enumerate(candidates):
             cand[r, F[f"skill_{c.kind}"]] = 1.0
-            if c.skill == "move" and c.call is not None and c.call.args.get("direction") in dirs:
+            if c.kind == "nudge" and c.call is not None and c.call.args.get("direction") in dirs:
                 cand[r, F[f"dir_{c.call.args['direction']}"]] = 1.0
             if c.obj is not None and c.obj in by_name:
                 k = names.index(c.obj)

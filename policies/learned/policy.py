@@ -172,7 +172,7 @@ class LearnedPolicy(HighLevelPolicy):
         # an action mask: nothing can be placed on the object in the hand
         held = held_object({"observation.state": step.state}, step.objects) if step.state is not None else None
         if held is not None:
-            scores = np.where([c.skill == "place" and c.obj == held.name for c in cands], np.float32(-np.inf), scores)
+            scores = np.where([c.kind == "deliver" and c.obj == held.name for c in cands], np.float32(-np.inf), scores)
         best = cands[int(np.argmax(scores))]
         if best.skill == "done":
             return Done("task complete")
@@ -183,8 +183,9 @@ class LearnedPolicy(HighLevelPolicy):
         call = self.library.parse(best.text)
         if call is None or call.skill != best.skill:
             return Done(f"the learned policy chose {best.text!r}, which no skill can run", ok=False)
-        for slot in ("object", "target"):
-            if slot in call.args:
+        words = self.library.lexicon().get(call.skill)
+        for slot in words.object_slots if words else ():
+            if isinstance(call.args.get(slot), str):
                 try:
                     resolve(str(call.args[slot]), step.objects)
                 except (UnknownObjectError, AmbiguousObjectError) as e:
