@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from robot.vocab import CATEGORY_GROUP
+
 COLOURS: dict[str, tuple[float, float, float, float]] = {
     "red": (0.85, 0.12, 0.12, 1),
     "green": (0.15, 0.7, 0.2, 1),
@@ -33,19 +35,19 @@ MAX_GEOMS = 16
 # basket (length, width, height); mug/cup (diameter, height); apple/orange/lemon
 # (diameter); banana (length, diameter); cabinet (depth, width, height).
 CATEGORY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "block": {"size": (0.04,), "colour": "any", "group": "block"},
-    "bowl": {"size": (0.15, 0.05), "colour": "any", "group": "container"},
-    "plate": {"size": (0.16, 0.015), "colour": "white", "group": "container"},
-    "basket": {"size": (0.18, 0.24, 0.07), "colour": "brown", "group": "container"},
-    "mug": {"size": (0.06, 0.08), "colour": "any", "group": "tableware"},
-    "cup": {"size": (0.055, 0.09), "colour": "any", "group": "tableware"},
-    "apple": {"size": (0.06,), "colour": "red", "group": "fruit"},
-    "orange": {"size": (0.062,), "colour": "orange", "group": "fruit"},
-    "lemon": {"size": (0.05,), "colour": "yellow", "group": "fruit"},
-    "banana": {"size": (0.14, 0.032), "colour": "yellow", "group": "fruit"},
-    "cabinet": {"size": (0.26, 0.32, 0.16), "colour": "white", "group": "furniture"},
+    "block": {"size": (0.04,), "colour": "any"},
+    "bowl": {"size": (0.15, 0.05), "colour": "any"},
+    "plate": {"size": (0.16, 0.015), "colour": "white"},
+    "basket": {"size": (0.18, 0.24, 0.07), "colour": "brown"},
+    "mug": {"size": (0.06, 0.08), "colour": "any"},
+    "cup": {"size": (0.055, 0.09), "colour": "any"},
+    "apple": {"size": (0.06,), "colour": "red"},
+    "orange": {"size": (0.062,), "colour": "orange"},
+    "lemon": {"size": (0.05,), "colour": "yellow"},
+    "banana": {"size": (0.14, 0.032), "colour": "yellow"},
+    "cabinet": {"size": (0.26, 0.32, 0.16), "colour": "white"},
     # A body too wide for the gripper: it can only be picked by its handle, off-centre.
-    "jug": {"size": (0.10, 0.12), "colour": "any", "group": "tableware"},
+    "jug": {"size": (0.10, 0.12), "colour": "any"},
 }
 
 
@@ -179,7 +181,7 @@ _ALONG_X = (0.0, math.sin(math.pi / 4), 0.0, math.cos(math.pi / 4))  # local z -
 def build_model(name: str, category: str, colour: str, size: tuple[float, ...], quirks: dict[str, Any] | None = None) -> ObjectModel:
     quirks = quirks or {}
     rgba = COLOURS.get(colour, COLOURS["grey"])
-    group = CATEGORY_DEFAULTS[category]["group"]
+    group = CATEGORY_GROUP[category]
     attrs: dict[str, Any] = {"group": group, "graspable": True, "container": False, "yaw_symmetry": 0.0}
     fixed, friction, rolling, drawer = False, 1.0, 0.0, None
     if category == "block":

@@ -14,7 +14,7 @@ from policies.learned.features import CAND_FEATURES, CTX_FEATURES, Featurizer, S
 from policies.learned.heldout import load_heldout
 from policies.learned.text import TEXT_DIM, TextCache
 from policies.rule_based import RuleBasedPolicy
-from robot.describe import COLOUR_WORDS
+from robot.vocab import COLOUR_WORDS
 from robot.types import SceneObject
 from skills.library import default_library
 

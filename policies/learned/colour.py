@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from robot.describe import CATEGORY_WORDS, COLOUR_WORDS, GROUP_WORDS
+from robot.vocab import CATEGORY_WORDS, COLOUR_WORDS, GROUP_WORDS
 
 # The basic colour terms, in the order of every distribution vector (the sim palette's names).
 BASIC: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange", "pink", "white", "black", "brown",

@@ -29,7 +29,7 @@ from policies.learned import colour
 from policies.learned.candidates import NUDGES, SKILL_KINDS, Candidate, candidate_for_text, is_place_target
 from policies.learned.text import TEXT_DIM, TextCache
 from policies.rule_based import already_in, held_object
-from robot.describe import CATEGORY_WORDS, GROUP_WORDS
+from robot.vocab import CATEGORY_WORDS, GROUP_WORDS
 from robot.types import SceneObject
 from skills.library import SkillLibrary, normalize
 
