@@ -179,6 +179,10 @@ class DemoPolicy(HighLevelPolicy):
 
 def make_policy(arg):
     return DemoPolicy()
+
+
+class Wipe:  # stands for a skill class
+    name = "wipe"
 '''
 
 
@@ -198,6 +202,8 @@ def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         demo: = corrigo_demo_plugin:make_robot
         [corrigo.policies]
         demo = corrigo_demo_plugin:make_policy
+        [corrigo.skills]
+        wipe = corrigo_demo_plugin:Wipe
     """)
     (tmp_path / "corrigo_broken_plugin.py").write_text('raise RuntimeError("this plugin is broken")\n')
     _distribution(tmp_path, "corrigo-broken-plugin", "0.2", """
@@ -223,6 +229,8 @@ def test_an_installed_plugin_registers_a_body_and_a_policy(plugins: Path) -> Non
     assert (policy.name, policy.version) == ("demo", "demo-0.1")
     assert known_robots() == sorted([*BUILTIN_ROBOTS, "demo:"])  # the broken one is left out, the others stay
     assert known_policies() == ["demo", "learned", "rule_based"]
+    skills: Registry[object] = Registry("skill", "corrigo.skills")  # the same class serves the other groups
+    assert skills.known() == ["wipe"] and type(skills.factory("wipe")()).__name__ == "Wipe"
 
 
 def test_a_broken_plugin_gives_one_line_naming_its_distribution(plugins: Path) -> None:
