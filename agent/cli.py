@@ -88,11 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    from corrections_kb.errors import KBError
-
     try:
         return _COMMANDS[args.command](args)
-    except (CorrigoError, KBError) as e:
+    except CorrigoError as e:
         print(f"corrigo: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -112,12 +112,8 @@ def cmd_kb(args: argparse.Namespace) -> int:
     if not getattr(args, "kb_command", None):
         args.kb_parser.print_help()
         return 2
-    from corrections_kb.errors import KBError
-
     try:
         return _HANDLERS[args.kb_command](args)
-    except KBError as e:
-        raise CorrigoError(str(e)) from None
     except ValueError as e:  # bad filter values and the like
         raise CorrigoError(str(e)) from None
     except BrokenPipeError:  # `corrigo kb list | head`

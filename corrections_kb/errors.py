@@ -1,12 +1,14 @@
 """Errors of the knowledge base. Each message is one line meant for a user.
 
-`corrections_kb` imports nothing from the layers above it, so these do not derive
-from `robot.errors.CorrigoError`; the CLI (agent/cli_kb.py) converts them.
+They derive from `robot.errors.CorrigoError`, the root of every error corrigo raises
+on purpose (`corrections_kb` may import `robot`, the leaf layer), so callers catch one type.
 """
 from __future__ import annotations
 
+from robot.errors import CorrigoError
 
-class KBError(Exception):
+
+class KBError(CorrigoError):
     """Base of every error the knowledge base raises on purpose."""
 
 

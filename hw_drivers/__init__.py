@@ -12,6 +12,7 @@ from robot.registry import register_robot
 from robot.robot import Robot
 
 
+# The factories import their modules when called: `import hw_drivers` needs neither zmq nor an SDK.
 def _zmq(spec: str, **kwargs: Any) -> Robot:
     from hw_drivers.client import make_zmq_robot
 
@@ -30,6 +31,7 @@ def _ur(spec: str, **kwargs: Any) -> Robot:
     return make_ur_rtde(spec, **kwargs)
 
 
-register_robot("zmq://", _zmq)
+register_robot("zmq://", _zmq, requires=("zmq", "msgpack"), usage="zmq://HOST:PORT", install="pyzmq msgpack")
 register_robot("mock:arm", _mock)
-register_robot("ur_rtde:", _ur)
+# the ur_rtde SDK is imported on connect, with its own install hint: the adapter itself is always there
+register_robot("ur_rtde:", _ur, usage="ur_rtde:HOST")

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import zmq
 
-from hw_drivers import protocol as P
+import hw_drivers.protocol as P
 from hw_drivers.protocol import Err
 from hw_drivers.spec import spec_options, truthy
 from robot.errors import ActionError, NotConnectedError, RobotError

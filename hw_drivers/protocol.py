@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence, TypeGuard
 import msgpack
 import numpy as np
 
+from robot.errors import CorrigoError
 from robot.types import Feature
 
 PROTOCOL_VERSION = 1
@@ -57,7 +58,7 @@ class Err:
            "NOT_SUPPORTED", "INTERNAL", "STOPPING", "BUSY")
 
 
-class ProtocolError(Exception):
+class ProtocolError(CorrigoError):
     """A request or reply that violates the protocol; `code` is one of `Err`."""
 
     def __init__(self, code: str, message: str, req_id: int | str | None = None) -> None:

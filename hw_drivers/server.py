@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import zmq
 
-from hw_drivers import protocol as P
+import hw_drivers.protocol as P
 from hw_drivers.protocol import Err, ProtocolError
 from robot.errors import CorrigoError
 from robot.robot import Robot, SceneProvider

@@ -1,11 +1,12 @@
 """Helpers for tests and benchmarks of the network stack (not used in production paths)."""
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from robot.robot import Robot
 from robot.types import Feature, SceneObject
@@ -26,6 +27,20 @@ def free_port_pair(host: str = "127.0.0.1") -> int:
                 continue
         return port
     raise RuntimeError("no free port pair found")
+
+
+@contextlib.contextmanager
+def serving(robot: Robot, **config: Any) -> Iterator[tuple[Any, int]]:
+    """A `RobotServer` for `robot` on a free loopback port: yields (server, port), closes it after."""
+    from hw_drivers.server import RobotServer, ServerConfig
+
+    config.setdefault("bind", "tcp://127.0.0.1:*")
+    server = RobotServer(robot, ServerConfig(**config))
+    server.start()
+    try:
+        yield server, int(server.endpoint.rsplit(":", 1)[1])
+    finally:
+        server.close()
 
 
 class RecordingRobot(Robot):

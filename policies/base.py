@@ -71,3 +71,7 @@ class HighLevelPolicy(abc.ABC):
     def knowledge_used(self) -> list[Any]:
         """The task-level knowledge items that changed what this policy did (for display and scoring)."""
         return []
+
+    def retarget(self, old: str | None, new: str, slot: str | None = None) -> int:
+        """Re-ground the remaining steps after an object correction; returns how many changed (default: none)."""
+        return 0

@@ -1,31 +1,32 @@
-"""String-keyed policies: `rule_based`, `learned:PATH`, `vlm:...` (registered by their modules)."""
+"""String-keyed policies: `rule_based`, `learned:PATH`, and any installed `corrigo.policies` entry point."""
 from __future__ import annotations
 
-import importlib
-from typing import Callable
+from typing import Callable, Iterable
 
 from policies.base import HighLevelPolicy, PolicyError
+from robot.registry import Registry
 
-PolicyFactory = Callable[[str], HighLevelPolicy]
-_FACTORIES: dict[str, PolicyFactory] = {}
-_LAZY = {"learned": "policies.learned", "vlm": "policies.vlm"}
+PolicyFactory = Callable[[str], HighLevelPolicy]  # gets what follows `name:` ("" for a bare name)
+POLICIES: Registry[HighLevelPolicy] = Registry("policy", "corrigo.policies", {"learned": "policies.learned"},
+                                               call_with="argument", error=PolicyError)
 
 
-def register_policy(name: str, factory: PolicyFactory) -> None:
-    _FACTORIES[name] = factory
+def register_policy(name: str, factory: PolicyFactory, *, requires: Iterable[str] = (), usage: str = "",
+                    install: str = "") -> None:
+    """`--policy NAME[:ARG]` builds `factory(ARG)`."""
+    POLICIES.register(name, factory, requires=requires, usage=usage, install=install)
 
 
 def make_policy(spec: str) -> HighLevelPolicy:
     """`name` or `name:argument` (e.g. `learned:runs/ckpt`)."""
-    name, _, arg = spec.partition(":")
-    if name not in _FACTORIES and name in _LAZY:
-        importlib.import_module(_LAZY[name])
-    if name not in _FACTORIES:
-        raise PolicyError(f"unknown policy {spec!r} (known: {', '.join(sorted(set(_FACTORIES) | set(_LAZY)))})")
-    return _FACTORIES[name](arg)
+    return POLICIES.make(spec)
 
 
-def _rule_based(arg: str) -> HighLevelPolicy:
+def known_policies() -> list[str]:
+    return POLICIES.known()
+
+
+def rule_based_policy(arg: str) -> HighLevelPolicy:
     from policies.rule_based import RuleBasedPolicy
 
     if arg:
@@ -33,4 +34,4 @@ def _rule_based(arg: str) -> HighLevelPolicy:
     return RuleBasedPolicy()
 
 
-register_policy("rule_based", _rule_based)
+register_policy("rule_based", rule_based_policy)

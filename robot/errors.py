@@ -2,7 +2,8 @@
 
 
 class CorrigoError(Exception):
-    """Base of every error corrigo reports to a user as one line."""
+    """Root of every error corrigo raises on purpose (the knowledge base's and the wire protocol's
+    included); each is reported to a user as one line."""
 
 
 class RobotError(CorrigoError):

@@ -31,8 +31,8 @@ class CorrigoTaskEnv(gym.Env):
         render_mode: str | None = None,
         **arm_kwargs: Any,
     ) -> None:
-        from sim import make_sim_arm
         from sim.arm import CameraConfig
+        from sim.backends import make_sim_arm
 
         self.task = get_task(task)
         if render_mode not in (None, "rgb_array"):

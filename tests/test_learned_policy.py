@@ -6,32 +6,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cli_helpers import assert_one_line_error, cli
 from policies.learned.candidates import NUDGES, generate, is_place_target
 from policies.learned.data import Sample, load_samples, split_by_episode
 from policies.learned.train import CorrectionShareSampler
 from robot.describe import resolve
 from skills.library import default_library
-
-
-def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def assert_one_line_error(out: subprocess.CompletedProcess, *needles: str) -> None:
-    assert out.returncode == 2, out.stdout + out.stderr
-    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, out.stderr
-    assert lines[0].startswith("corrigo: error:") and "Traceback" not in out.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 # ----- recorded data shared by the tests (recorded once per module) -----

@@ -14,7 +14,7 @@ from hw_drivers import protocol as P  # noqa: E402
 from hw_drivers.client import NotControllerError, ServerError, ZmqRobot, parse_spec  # noqa: E402
 from hw_drivers.mock import MockArm  # noqa: E402
 from hw_drivers.server import RobotServer, ServerConfig  # noqa: E402
-from hw_drivers.testing import RecordingRobot  # noqa: E402
+from hw_drivers.testing import RecordingRobot, serving  # noqa: E402
 from robot.errors import ActionError, CorrigoError, RobotError  # noqa: E402
 from robot.registry import make_robot  # noqa: E402
 from robot.robot import SceneProvider  # noqa: E402
@@ -25,17 +25,6 @@ DOWN = np.array([1.0, 0.0, 0.0, 0.0])
 
 def act(x=0.45, y=0.0, z=0.3, g=0.0):
     return {"ee.pos": np.array([x, y, z]), "ee.quat_xyzw": DOWN, "gripper": g}
-
-
-@contextlib.contextmanager
-def serving(robot, **cfg):
-    cfg.setdefault("bind", "tcp://127.0.0.1:*")
-    server = RobotServer(robot, ServerConfig(**cfg))
-    server.start()
-    try:
-        yield server, int(server.endpoint.rsplit(":", 1)[1])
-    finally:
-        server.close()
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from policies.base import HighLevelPolicy, PolicyError
 from policies.registry import register_policy
 
 
-def _factory(arg: str) -> HighLevelPolicy:
+def learned_policy(arg: str) -> HighLevelPolicy:
     if not arg:
         raise PolicyError("the learned policy needs its checkpoint directory: --policy learned:PATH")
     from policies.learned.policy import LearnedPolicy
@@ -22,7 +22,7 @@ def _factory(arg: str) -> HighLevelPolicy:
     return LearnedPolicy(arg)
 
 
-register_policy("learned", _factory)
+register_policy("learned", learned_policy, requires=("torch", "safetensors"), usage="learned:PATH")
 
 __all__ = ["LearnedPolicy"]
 

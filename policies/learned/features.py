@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from policies.learned import colour
+import policies.learned.colour as colour
 from policies.learned.candidates import NUDGES, SKILL_KINDS, Candidate, candidate_for_text, is_place_target
 from policies.learned.text import TEXT_DIM, TextCache
 from policies.rule_based import already_in, held_object
