@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 from robot.lexicon import VALUE_SLOTS, Lexicon
+from robot.registry import Registry
 from robot.vocab import COUNT_WORDS, DIRECTION_WORDS, LENGTH_UNITS, ONES
 from skills.base import Skill, SkillCall, SkillError
 from skills.text import format_distance, normalize, say_direction
@@ -129,11 +131,29 @@ def _say_count(n: Any) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
+# Skills beyond the built-in arm skills: any installed package's `corrigo.skills` entry point
+# (`wipe = my_package.skills:Wipe`: a Skill class or a factory returning a Skill), or
+# `register_skill` called before the default library is first built.
+SKILLS: Registry[Skill] = Registry("skill", "corrigo.skills")
+
+
+def register_skill(name: str, factory: Callable[[], Skill]) -> None:
+    SKILLS.register(name, factory)
+
+
 @lru_cache(maxsize=1)
 def default_library() -> SkillLibrary:
+    """The built-in arm skills, then every installed skill plugin (a broken one is skipped, with a warning)."""
     from skills.arm import ARM_SKILLS
 
     lib = SkillLibrary()
     for s in ARM_SKILLS:
         lib.register(s)
+    for name in SKILLS.known():
+        if name in lib:
+            continue
+        try:
+            lib.register(SKILLS.factory(name)())
+        except Exception as e:  # a plugin's bug must not take the built-in skills down
+            warnings.warn(f"skill plugin {name!r} skipped: {type(e).__name__}: {e}", stacklevel=2)
     return lib

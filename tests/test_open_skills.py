@@ -9,6 +9,7 @@ retargets its own slot.
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,57 +18,18 @@ import numpy as np
 import pytest
 
 from agent.loop import Agent, AgentConfig
-from corrections_kb.parser import ParserConfig, parse
+from cli_helpers import cli
+from corrections_kb.parser import parse
 from policies import RuleBasedPolicy
-from robot.describe import resolve
 from robot.lexicon import Adjustment
-from robot.robot import Robot
 from sim import make_sim_arm
 from sim.scene import scene_from_dict
-from skills import Skill, SkillCall, SkillContext, SkillLibrary, SkillOutcome, default_library
-from skills.arm import ARM_SKILLS, move_to
-from skills.base import ActionGen
+from skills import SkillLibrary, default_library
+from skills.arm import ARM_SKILLS
+from skills.library import SKILLS
+from wipe_skill import Wipe
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class Wipe(Skill):
-    """Sweep the gripper back and forth over a surface, `passes` times (read live)."""
-
-    name: ClassVar[str] = "wipe"
-    templates = ("wipe the {surface}", "scrub the {surface}", "clean the {surface}")
-    slots = ("surface",)
-    primary_slot = "surface"
-    phases = ("approach", "wipe", "retreat")
-    contact_phase = "wipe"
-    adjustments = (
-        Adjustment("passes", (r"(?:wipe|scrub|clean|do) {OBJ}{COUNT}more(?: times?)?",
-                              r"{COUNT}more (?:passes|times)"), amount=1, scale="count"),
-        Adjustment("height", (r"(?:wipe|scrub) {OBJ}{MAG}(?:harder|lower|closer)",), amount=-0.005, scale="magnitude"),
-    )
-
-    @dataclass
-    class Params:
-        passes: int = 2
-        width: float = 0.12  # length of one sweep, m
-        height: float = 0.03  # above the surface, m
-        speed: float = 0.2  # m/s
-
-    def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
-        p = ctx.params
-        surface = resolve(call.args.get("surface", ""), ctx.objects())
-        top = surface.position + np.array([0.0, 0.0, float(surface.size[2]) + p.height])
-        ctx.phase = "approach"
-        yield from move_to(ctx, top + [0, 0, 0.1], 0.0, 1.0, p.speed, tol=0.01)
-        ctx.phase = "wipe"
-        done = 0
-        while done < p.passes:  # a correction may add passes while it wipes
-            for side in (1, -1):
-                yield from move_to(ctx, lambda: top + [0, side * p.width / 2, 0], 0.0, 1.0, p.speed, tol=0.006)
-            done += 1
-        ctx.phase = "retreat"
-        yield from move_to(ctx, top + [0, 0, 0.1], 0.0, 1.0, p.speed, tol=0.02)
-        return SkillOutcome(True, f"wiped the {surface.description} {done} times", {"passes": done})
 
 
 def wipe_library() -> SkillLibrary:
@@ -212,3 +174,40 @@ def test_the_literal_check_catches_a_skill_name() -> None:
     code = 'from skills import SkillCall\nCALL = SkillCall("pick", {"object": "x"})\nKINDS = ("rotate",)\n'
     assert _skill_literals(code, "agent/probe.py", names) == [(2, "pick"), (3, "rotate")]
     assert _skill_literals(code, "corrections_kb/types.py", names) == [(2, "pick")]
+
+
+# ----- a skill plugged in by installing a package (a real dist-info on sys.path) ----------------
+@pytest.fixture
+def wipe_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A third-party distribution whose `corrigo.skills` entry point is the wipe skill."""
+    (tmp_path / "corrigo_wipe_plugin.py").write_text("from wipe_skill import Wipe  # the package's skill\n")
+    info = tmp_path / "corrigo_wipe_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: corrigo-wipe-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[corrigo.skills]\nwipe = corrigo_wipe_plugin:Wipe\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    SKILLS.reload_entry_points()
+    default_library.cache_clear()
+    yield tmp_path
+    SKILLS.reload_entry_points()
+    default_library.cache_clear()
+
+
+def test_an_installed_skill_joins_the_default_library(wipe_plugin: Path) -> None:
+    lib = default_library()
+    assert "wipe" in lib and lib.names()[:3] == ["close_drawer", "close_gripper", "go_home"]
+    assert [s.name for s in lib.lexicon()][-1] == "wipe"  # after the built-ins: their words keep priority
+    c = parse("wipe it twice more", lexicon=lib.lexicon())
+    assert (c.skill, c.param, c.delta) == ("wipe", "passes", 2)
+
+
+def test_an_installed_skill_runs_from_the_cli(wipe_plugin: Path) -> None:
+    scene = wipe_plugin / "plate.yaml"
+    scene.write_text("objects:\n  - {type: plate, colour: white, pose: {x: 0.5, y: 0.0}}\n")
+    script = wipe_plugin / "corrections.txt"
+    script.write_text("2.0 wipe it twice more\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(wipe_plugin), str(ROOT / "tests"), str(ROOT)])}
+    run = cli("run", "--task", "wipe the plate", "--scene", str(scene), "--kb", "none", "--no-interactive",
+              "--no-realtime", "--max-time", "40", "--corrections", str(script), env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "wipe: passes 2 -> 4 (now)" in run.stdout and "wiped the white plate 4 times" in run.stdout, run.stdout
