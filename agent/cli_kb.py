@@ -76,7 +76,7 @@ def add_kb_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("statement")
     p.add_argument("--kind", choices=("task", "skill"), required=True)
     p.add_argument("--effect", default="{}", help='structured effect as JSON, e.g. \'{"type": "preference", '
-                   '"target": "basket", "applies_to": "fruit"}\'')
+                   '"target": "basket", "applies_to": "fruit"}\' (types: see corrections_kb/effects.py)')
     _scope_options(p, "applies only to this")
     p.add_argument("--operator", help="who said it (provenance)")
     p.add_argument("--no-embed", action="store_true", help="store without a text embedding (not searchable)")
@@ -172,7 +172,7 @@ def kb_list(args: argparse.Namespace) -> int:
             return 0
         _print_rows(items)
         total = store.count(active_only=False)
-        print(f"{len(items)} shown, {total} in {store.path}")
+        print(f"{len(items)} shown, {total} in {store.location}")
     return 0
 
 
@@ -195,6 +195,7 @@ def kb_show(args: argparse.Namespace) -> int:
         hist = store.history(args.id)
     if args.json:
         d = k.to_dict(embeddings=False)
+        d["effect_type"] = k.effect.type
         d["history"] = [{"version": h.version, "action": h.action, "at": h.at, "reason": h.reason,
                          "parent_version": h.parent_version} for h in hist]
         print(json.dumps(d, indent=2))
@@ -206,7 +207,8 @@ def kb_show(args: argparse.Namespace) -> int:
     print(f"item {k.id}  ({'active' if k.active else 'DISABLED'}, version {k.version}, uid {k.uid})")
     print(f"  kind:        {k.kind}")
     print(f"  statement:   {k.statement}")
-    print(f"  effect:      {json.dumps(k.effect)}")
+    print(f"  effect:      {json.dumps(k.effect.to_dict())}")
+    print(f"  effect type: {_effect_type(k.effect)}")
     print(f"  scope:       {_scope_text(k.scope)}")
     print(f"  provenance:  {json.dumps(k.provenance) if k.provenance else '-'}")
     print(f"  uses:        {k.uses} ({k.successes} successes, {k.contradictions} contradictions; score {k.score})")
@@ -238,14 +240,28 @@ def kb_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_arg(text: str, what: str) -> dict[str, Any]:
+def _effect_type(effect: Any) -> str:
+    from corrections_kb.effects import RawEffect
+
+    if isinstance(effect, RawEffect):
+        tag = effect.get("type")
+        what = f"unknown type {tag!r}" if tag is not None else "no type"
+        return f"raw ({what}: kept as it is, never applied)"
+    return f"{effect.type} ({type(effect).__name__})"
+
+
+def _effect_arg(text: str) -> Any:
+    """The `--effect` JSON as a typed effect (checked before anything slow happens)."""
+    from corrections_kb.effects import EFFECT_TYPES, effect_from_dict
+
     try:
         v = json.loads(text)
     except ValueError as e:
-        raise CorrigoError(f"{what} is not valid JSON: {e}") from None
+        raise CorrigoError(f"--effect is not valid JSON: {e}") from None
     if not isinstance(v, dict):
-        raise CorrigoError(f"{what} must be a JSON object, e.g. '{{\"type\": \"preference\"}}'")
-    return v
+        raise CorrigoError(f"--effect must be a JSON object, e.g. '{{\"type\": \"preference\", \"target\": "
+                           f"\"basket\"}}' (types: {', '.join(EFFECT_TYPES)})")
+    return effect_from_dict(v)  # InvalidKnowledge: a one-line error naming the field
 
 
 def kb_add(args: argparse.Namespace) -> int:
@@ -253,7 +269,7 @@ def kb_add(args: argparse.Namespace) -> int:
 
     from corrections_kb.knowledge import Knowledge
 
-    effect = _json_arg(args.effect, "--effect")
+    effect = _effect_arg(args.effect)
     prov: dict[str, Any] = {"source": "corrigo kb add", "time": time.time(), "utterances": [args.statement]}
     if args.operator:
         prov["operator"] = args.operator
@@ -273,7 +289,7 @@ def kb_add(args: argparse.Namespace) -> int:
 def kb_edit(args: argparse.Namespace) -> int:
     changes: dict[str, Any] = {}
     if args.effect is not None:
-        changes["effect"] = _json_arg(args.effect, "--effect")
+        changes["effect"] = _effect_arg(args.effect)
     with _open(args) as store:
         cur = store.get(args.id)
         if args.statement is not None and args.statement != cur.statement:

@@ -3,14 +3,15 @@
 A knowledge item is either task-level ("always put fruit in the basket": a plan
 constraint or preference) or skill-level ("grasp mugs 2 cm further along +y in the
 mug's frame": a parameter change). It carries a natural-language `statement`, a
-structured `effect` (an open JSON dict; see `EFFECT_EXAMPLES`), a `scope` saying where
+structured `effect` (a typed `corrections_kb.effects.Effect`; see `EFFECT_EXAMPLES`), a `scope` saying where
 it applies (None = anywhere), text and visual embeddings for retrieval, provenance,
 use counts and an `active` flag.
 
 Every field survives `to_json()` / `from_json()` exactly: embeddings are the base64
 of their little-endian float32 bytes, numbers are Python floats (whose JSON repr
-round-trips), and `effect`/`scope`/`provenance` are normalised through JSON at
-construction so the stored value is the value read back (tuples become lists).
+round-trips), `scope`/`provenance` are normalised through JSON at construction so the
+stored value is the value read back (tuples become lists), and `effect` is built from its
+dict (v1 or v2) by `effect_from_dict` and written back by `Effect.to_dict`.
 """
 from __future__ import annotations
 
@@ -25,22 +26,19 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from corrections_kb.effects import EFFECT_EXAMPLES, Effect, RawEffect, effect_from_dict
 from corrections_kb.errors import InvalidKnowledge
+
+__all__ = [
+    "EDITABLE_FIELDS", "EFFECT_EXAMPLES", "KNOWLEDGE_KINDS", "OUTCOMES", "SCOPE_KEYS", "TEXT_DIM", "VISUAL_DIM",
+    "Knowledge", "as_embedding", "decode_vector", "encode_vector", "normalize_scope",
+]
 
 KNOWLEDGE_KINDS: tuple[str, ...] = ("task", "skill")
 SCOPE_KEYS: tuple[str, ...] = ("task", "skill", "object_category", "object", "user", "site")
 OUTCOMES: tuple[str, ...] = ("success", "failure", "contradicted")
 TEXT_DIM = 384  # all-MiniLM-L6-v2
 VISUAL_DIM = 1280  # EfficientNet-lite0 pooled features
-
-# Shapes the distillation layer is expected to use. `effect` stays an open dict: the
-# store only checks it is JSON; consumers dispatch on effect["type"].
-EFFECT_EXAMPLES: tuple[dict[str, Any], ...] = (
-    {"type": "param", "skill": "pick", "param": "grasp_offset", "delta": [0, 0.02, 0], "frame": "object"},
-    {"type": "plan", "op": "insert_before", "step": "pick up the lid", "anchor": "pick up the mug"},
-    {"type": "preference", "target": "basket", "applies_to": "fruit"},
-    {"type": "alias", "word": "cup", "means": "mug"},
-)
 
 # Fields a caller may change with `replace()` / a store's `update()`; the rest are
 # bookkeeping owned by the store (id, uid, version, timestamps, counts).
@@ -123,14 +121,16 @@ def _vec_equal(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 class Knowledge:
     """One distilled correction. Construct with at least `kind` and `statement`.
 
-    `scope` is normalised to every key of SCOPE_KEYS (None = applies to any). Use counts
+    `effect` may be given as a dict (v1 or v2 shape) or an `Effect`; it is always an `Effect`
+    after construction (an empty dict: `RawEffect()`). `scope` is normalised to every key of
+    SCOPE_KEYS (None = applies to any). Use counts
     are statistics, not content: a store's `update`/`undo` version the content fields
     (EDITABLE_FIELDS) and keep counts as they are.
     """
 
     kind: str
     statement: str
-    effect: dict[str, Any] = field(default_factory=dict)
+    effect: Effect = field(default_factory=RawEffect)
     scope: dict[str, str | None] = field(default_factory=dict)
     text_embedding: np.ndarray | None = None
     visual_embedding: np.ndarray | None = None
@@ -150,7 +150,7 @@ class Knowledge:
             raise InvalidKnowledge(f"kind must be one of {', '.join(KNOWLEDGE_KINDS)}, got {self.kind!r}")
         if not isinstance(self.statement, str) or not self.statement.strip():
             raise InvalidKnowledge("statement must be a non-empty string")
-        self.effect = _json_dict(self.effect, "effect")
+        self.effect = RawEffect() if self.effect is None else effect_from_dict(self.effect)
         self.scope = normalize_scope(self.scope)
         self.provenance = _json_dict(self.provenance, "provenance")
         self.text_embedding = as_embedding(self.text_embedding, "text_embedding")
@@ -240,7 +240,7 @@ class Knowledge:
         """A JSON-ready dict; embeddings as base64 float32 (omitted when `embeddings` is False)."""
         d: dict[str, Any] = {
             "id": self.id, "uid": self.uid, "kind": self.kind, "statement": self.statement,
-            "effect": self.effect, "scope": self.scope, "provenance": self.provenance,
+            "effect": self.effect.to_dict(), "scope": self.scope, "provenance": self.provenance,
             "uses": self.uses, "successes": self.successes, "contradictions": self.contradictions,
             "active": self.active, "created_at": self.created_at, "updated_at": self.updated_at,
             "version": self.version,

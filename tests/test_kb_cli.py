@@ -141,3 +141,30 @@ def test_add_and_search_with_text_embeddings(tmp_path):
         added = s.get(3)
         assert added.effect["target"] == "basket" and added.provenance["utterances"] == [added.statement]
         np.testing.assert_allclose(added.text_embedding, te.embed(added.statement), atol=1e-5)
+
+
+def test_effects_are_checked_and_shown_typed(tmp_path, kb):
+    bad = [
+        ('{"type": "speed", "scale": "fast"}', "speed effect: 'scale' must be a number"),
+        ('{"type": "alias", "word": "cup"}', "alias effect: missing field(s) 'means'"),
+        ('{"type": "preference", "target": "bowl", "colour": "red"}', "unknown field(s) 'colour'"),
+        ('[1, 2]', "--effect must be a JSON object"),
+    ]
+    for effect, msg in bad:
+        for args in (["add", "x", "--kind", "task", "--no-embed", "--effect", effect], ["edit", "2", "--effect", effect]):
+            r = run(tmp_path, *args, kb=kb, ok=False)
+            assert r.returncode == 2 and r.stderr.count("\n") == 1 and msg in r.stderr, (args, r.stderr)
+    with SqliteKnowledgeStore(kb) as s:
+        assert s.count(active_only=False) == 2 and s.get(2).version == 1  # nothing was written
+    # a v1 shape is accepted and stored as its v2 type
+    run(tmp_path, "add", "do the fruit first", "--kind", "task", "--no-embed", "--effect",
+        '{"type": "plan", "op": "order", "first": "fruit"}', kb=kb)
+    out = run(tmp_path, "show", "3", kb=kb).stdout
+    assert 'effect:      {"type": "order", "first": "fruit"}' in out and "effect type: order (Order)" in out
+    out = run(tmp_path, "show", "1", kb=kb).stdout
+    assert "effect type: param (ParamChange)" in out
+    d = json.loads(run(tmp_path, "show", "2", "--json", kb=kb).stdout)
+    assert d["effect_type"] == "preference" and d["effect"] == {"type": "preference", "target": "basket",
+                                                                 "applies_to": "fruit"}
+    run(tmp_path, "add", "something odd", "--kind", "task", "--no-embed", "--effect", '{"type": "wobble"}', kb=kb)
+    assert "effect type: raw (unknown type 'wobble'" in run(tmp_path, "show", "4", kb=kb).stdout

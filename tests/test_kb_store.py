@@ -413,12 +413,13 @@ def test_migrations_run_in_order(tmp_path, monkeypatch):
         conn.execute("ALTER TABLE items ADD COLUMN note TEXT")
         conn.execute("UPDATE items SET note = 'migrated'")
 
-    monkeypatch.setattr(store_mod, "MIGRATIONS", [*store_mod.MIGRATIONS, m2])
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
+    n = store_mod.SCHEMA_VERSION + 1  # the version m2 brings the file to
+    monkeypatch.setattr(store_mod.schema, "MIGRATIONS", [*store_mod.schema.MIGRATIONS, m2])
+    monkeypatch.setattr(store_mod.schema, "SCHEMA_VERSION", n)
     with SqliteKnowledgeStore(p) as s:
         assert s.get(i).statement == item(1).statement
     conn = sqlite3.connect(p)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == n
     assert conn.execute("SELECT note FROM items").fetchone()[0] == "migrated"
     conn.close()
 
