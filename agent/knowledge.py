@@ -21,8 +21,10 @@ import numpy as np
 
 from agent.episode import EpisodeLog
 from corrections_kb.distill import Distiller, RuleDistiller
+from corrections_kb.effects import Alias, GraspOffset, InsertStep, Note, Order, ParamChange, PreferredContainer, SpeedScale
 from corrections_kb.errors import KBError
 from corrections_kb.knowledge import Knowledge
+from corrections_kb.store import KnowledgeStore
 from corrections_kb.types import SKILL_LEVEL_KINDS
 from robot.describe import AmbiguousObjectError, UnknownObjectError, resolve
 from robot.lexicon import Lexicon
@@ -58,7 +60,7 @@ def _words(text: str) -> set[str]:
 class KnowledgeBridge:
     """Implements the agent's `KnowledgeSource` on a knowledge store."""
 
-    def __init__(self, store: Any, *, operator: str | None = None, user: str | None = None, site: str | None = None,
+    def __init__(self, store: KnowledgeStore, *, operator: str | None = None, user: str | None = None, site: str | None = None,
                  threshold: float = 0.5, visual: bool = True, learn: bool = True, distiller: Distiller | None = None,
                  embed_text: Any = None, embed_image: Any = None, defer: bool = False) -> None:
         self.store = store
@@ -123,14 +125,13 @@ class KnowledgeBridge:
         task_vec = None
         for item in self.store.list(kind="task", user=self.user, site=self.site):
             e = item.effect
-            typ = e.get("type")
-            if typ == "alias":
-                ok = e.get("word") in words and e.get("means") in cats
-            elif typ == "preference":
-                ok = e.get("applies_to") in cats
-            elif typ == "order":
-                ok = e.get("first") in cats
-            elif typ in ("insert_step", "note"):
+            if isinstance(e, Alias):
+                ok = e.word in words and e.means in cats
+            elif isinstance(e, PreferredContainer):
+                ok = e.applies_to in cats
+            elif isinstance(e, Order):
+                ok = e.first in cats
+            elif isinstance(e, (InsertStep, Note)):  # about a kind of task: found by the task's text
                 if task_vec is None:
                     task_vec = self.text_vec(task)
                 ref = self.text_vec(str(item.provenance.get("task") or item.statement))
@@ -167,7 +168,7 @@ class KnowledgeBridge:
             if h.score < self.threshold or h.knowledge.id in self._failed_here or _discredited(h.knowledge):
                 continue
             e = h.knowledge.effect
-            key = e.get("param") if e.get("type") in ("param", "grasp_offset") else e.get("type")
+            key = e.param if isinstance(e, (ParamChange, GraspOffset)) else e.type
             # conflicts: more evidence first, then the most recent
             rank = (h.knowledge.successes - 2 * h.knowledge.contradictions, h.knowledge.updated_at or 0, h.score)
             if key not in best or rank > best[key][0]:
@@ -176,10 +177,10 @@ class KnowledgeBridge:
         for _, h in best.values():
             e = h.knowledge.effect
             a = AppliedKnowledge(h.knowledge, similarity=h.score)
-            if e.get("type") in ("param", "grasp_offset") and "value" in e:
-                a.overrides[e["param"]] = e["value"]
-            elif e.get("type") == "speed":
-                a.speed_scale = float(e.get("scale", 1.0))
+            if isinstance(e, (ParamChange, GraspOffset)) and e.param and e.value is not None:
+                a.overrides[e.param] = e.value  # a grasp offset is in the object's frame: the skill applies it so
+            elif isinstance(e, SpeedScale):
+                a.speed_scale = e.scale
             else:
                 continue
             applied.append(a)
@@ -239,12 +240,10 @@ class KnowledgeBridge:
         return None
 
     def close(self) -> None:
-        close = getattr(self.store, "close", None)
-        if close:
-            close()
+        self.store.close()
 
 
-def commit(store: Any, uses: list[tuple[int, str, str]], items: list[Knowledge]) -> list[int]:
+def commit(store: KnowledgeStore, uses: list[tuple[int, str, str]], items: list[Knowledge]) -> list[int]:
     """Record use outcomes, then add new items; an item said again reinforces the existing one."""
     for item_id, outcome, episode in uses:
         try:
@@ -269,10 +268,12 @@ def _same_effect(a: Knowledge, b: Knowledge, tol: float = 0.01) -> bool:
     ea, eb = a.effect, b.effect
     if ea == eb:
         return True
-    if ea.get("type") not in ("param", "grasp_offset") or \
+    if not isinstance(ea, (ParamChange, GraspOffset)) or type(ea) is not type(eb) or \
             {k: v for k, v in ea.items() if k != "value"} != {k: v for k, v in eb.items() if k != "value"}:
         return False
-    va, vb = np.atleast_1d(np.asarray(ea.get("value"), float)), np.atleast_1d(np.asarray(eb.get("value"), float))
+    if ea.value is None or eb.value is None:  # type: ignore[union-attr]
+        return False
+    va, vb = np.atleast_1d(np.asarray(ea.value, float)), np.atleast_1d(np.asarray(eb.value, float))  # type: ignore[union-attr]
     return va.shape == vb.shape and bool(np.all(np.abs(va - vb) <= tol))
 
 
@@ -285,7 +286,7 @@ def _discredited(k: Knowledge) -> bool:
 def _scope_key(k: Knowledge) -> tuple[Any, ...]:
     s = k.scope
     return (s.get("skill"), s.get("object_category"),
-            s.get("task") if k.effect.get("type") in ("order", "insert_step", "note") else None)
+            s.get("task") if isinstance(k.effect, (Order, InsertStep, Note)) else None)
 
 
 def _key_text(item: Knowledge) -> str:

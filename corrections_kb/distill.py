@@ -34,6 +34,7 @@ from typing import Any, Iterable, Protocol
 
 import numpy as np
 
+from corrections_kb.effects import Alias, GraspOffset, InsertStep, Note, Order, ParamChange, PreferredContainer, SpeedScale
 from corrections_kb.knowledge import Knowledge
 from corrections_kb.types import NUDGE_KINDS
 from robot.geometry import yaw_of
@@ -129,15 +130,14 @@ class RuleDistiller:
                 items.append(Knowledge(
                     kind="skill",
                     statement=f"{_doing(skill)} {plural(cat)} {describe_offset(value)} in the {cat}'s frame",
-                    effect={"type": "grasp_offset", "skill": skill.name, "param": skill.offset_param,
-                            "value": [round(float(x), 4) for x in value], "frame": "object"},
+                    effect=GraspOffset(skill.name, skill.offset_param, value=tuple(round(float(x), 4) for x in value)),
                     scope=scope, provenance=self._provenance(episode, utter)))
             if skill.yaw_param and abs(yaw) >= MIN_YAW_RAD:
                 value = float(params.get(skill.yaw_param, 0.0)) + yaw
                 items.append(Knowledge(
                     kind="skill",
                     statement=f"{_doing(skill)} {plural(cat)} turned {math.degrees(value):.0f} degrees",
-                    effect={"type": "param", "skill": skill.name, "param": skill.yaw_param, "value": round(value, 4)},
+                    effect=ParamChange(skill.name, skill.yaw_param, value=round(value, 4)),
                     scope=scope, provenance=self._provenance(episode, utter)))
         return items
 
@@ -161,7 +161,7 @@ class RuleDistiller:
             items.append(Knowledge(
                 kind="skill",
                 statement=f"{skill.replace('_', ' ')}: {param.replace('_', ' ')} = {shown}" + (f" for {plural(cat)}" if cat else ""),
-                effect={"type": "param", "skill": skill, "param": param, "value": value},
+                effect=ParamChange(skill, param, value=tuple(value) if isinstance(value, list) else value),
                 scope={"skill": skill, "object_category": cat},
                 provenance=self._provenance(episode, [c["text"]])))
         return items
@@ -181,7 +181,7 @@ class RuleDistiller:
                 kind="skill",
                 statement=f"{'slower' if scale < 1 else 'faster'} ({scale:.2g}x) when I {skill.replace('_', ' ')}"
                           + (f" {plural(cat)}" if cat else ""),
-                effect={"type": "speed", "skill": skill, "scale": scale},
+                effect=SpeedScale(skill, scale),
                 scope={"skill": skill, "object_category": cat},
                 provenance=self._provenance(episode, [c["text"]])))
         return items
@@ -200,13 +200,12 @@ class RuleDistiller:
             steps = list(p["instructions"])
             what = f"{call.get('skill', 'starting').replace('_', ' ')}" + (f" {plural(anchor['object_category'])}" if anchor["object_category"] else "")
             return [Knowledge(kind="task", statement=f"{' and '.join(steps)} before {what}",
-                              effect={"type": "insert_step", "steps": steps, "anchor_skill": anchor["skill"],
-                                      "anchor_category": anchor["object_category"]},
+                              effect=InsertStep(tuple(steps), anchor["skill"], anchor["object_category"]),
                               scope={"task": task}, provenance=prov)]
         if op == "reorder" and p.get("before"):
             first, then = category_of(p["before"]) or p["before"], category_of(p.get("after")) or p.get("after")
             return [Knowledge(kind="task", statement=f"do the {first} before the {then or 'rest'}",
-                              effect={"type": "order", "first": first, "then": then},
+                              effect=Order(first, then),
                               scope={"task": task}, provenance=prov)]
         if op == "replace" and p.get("target"):
             held = ctx.get("held") or (ctx.get("object") or {}).get("name")
@@ -216,7 +215,7 @@ class RuleDistiller:
             group = group_of(applies) if group_of(applies) in GENERALISED_GROUPS else applies
             target = p["target"]
             return [Knowledge(kind="task", statement=f"put {plural(group)} in the {target}",
-                              effect={"type": "preference", "applies_to": group, "target": target},
+                              effect=PreferredContainer(target, applies_to=group),
                               scope={"object_category": group}, provenance=prov)]
         return []
 
@@ -232,7 +231,7 @@ class RuleDistiller:
         if word is None:  # the wrong object did not come from the operator's own words
             return []
         return [Knowledge(kind="task", statement=f"when the user says '{word}' they mean the {new}",
-                          effect={"type": "alias", "word": word, "means": new},
+                          effect=Alias(word, new),
                           scope={}, provenance=self._provenance(episode, [c["text"]]))]
 
     def _from_preference(self, episode: dict[str, Any], c: dict[str, Any]) -> list[Knowledge]:
@@ -243,15 +242,14 @@ class RuleDistiller:
         if m and category_of(m[1]):
             group = category_of(m[1])
             return [Knowledge(kind="task", statement=statement,
-                              effect={"type": "preference", "applies_to": group, "target": m[2].strip()},
+                              effect=PreferredContainer(m[2].strip(), applies_to=group),
                               scope={"object_category": group}, provenance=prov)]
         m = re.search(r"\b([a-z]+)s?\s+(?:before|first)\b(?:\s+(?:the\s+)?([a-z]+))?", statement)
         if m and category_of(m[1]):
             return [Knowledge(kind="task", statement=statement,
-                              effect={"type": "order", "first": category_of(m[1]),
-                                      "then": category_of(m[2]) if m[2] else None},
+                              effect=Order(str(category_of(m[1])), category_of(m[2]) if m[2] else None),
                               scope={}, provenance=prov)]
-        return [Knowledge(kind="task", statement=statement, effect={"type": "note"}, scope={}, provenance=prov)]
+        return [Knowledge(kind="task", statement=statement, effect=Note(), scope={}, provenance=prov)]
 
 
 def _doing(skill: SkillWords) -> str:

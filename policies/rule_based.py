@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from corrections_kb.effects import Alias, InsertStep, Order, PreferredContainer
 from robot.describe import AmbiguousObjectError, UnknownObjectError, match_objects, parse_description, resolve, short_name
 from robot.geometry import quat_conj, rotate
 from robot.types import SceneObject
@@ -192,9 +193,9 @@ class RuleBasedPolicy(HighLevelPolicy):
     def _apply_aliases(self, task: str, objects: list[SceneObject], knowledge: Sequence[Any]) -> str:
         cats = {o.category for o in objects}
         for item in knowledge:
-            e = getattr(item, "effect", {})
-            if e.get("type") == "alias" and e.get("means") in cats:
-                new = re.sub(rf"\b{re.escape(e['word'])}\b", e["means"], task, flags=re.IGNORECASE)
+            e = getattr(item, "effect", None)
+            if isinstance(e, Alias) and e.means in cats:
+                new = re.sub(rf"\b{re.escape(e.word)}\b", e.means, task, flags=re.IGNORECASE)
                 if new != task:
                     task = new
                     self._use(item)
@@ -213,10 +214,10 @@ class RuleBasedPolicy(HighLevelPolicy):
         for o in sorted(items, key=lambda o: float(np.hypot(*o.position[:2]))):
             target = None
             for item in knowledge:
-                e = getattr(item, "effect", {})
-                if e.get("type") == "preference" and e.get("applies_to") in (o.category, o.attributes.get("group")):
+                e = getattr(item, "effect", None)
+                if isinstance(e, PreferredContainer) and e.applies_to in (o.category, o.attributes.get("group")):
                     try:
-                        target = resolve(str(e["target"]), objects)
+                        target = resolve(e.target, objects)
                     except (UnknownObjectError, AmbiguousObjectError):
                         continue
                     self._use(item)
@@ -229,15 +230,15 @@ class RuleBasedPolicy(HighLevelPolicy):
 
     def _apply_order(self, plan: list[SkillCall], objects: list[SceneObject], knowledge: Sequence[Any]) -> list[SkillCall]:
         for item in knowledge:
-            e = getattr(item, "effect", {})
-            if e.get("type") != "order":
+            e = getattr(item, "effect", None)
+            if not isinstance(e, Order):
                 continue
             pairs = self._pairs(plan)
 
-            def first(pair: list[SkillCall]) -> int:
+            def first(pair: list[SkillCall], e: Order = e) -> int:
                 desc = self._primary(pair[0]) if self._is(pair[0], "acquire") else ""
                 _, cats, _, _ = parse_description(desc)
-                return 0 if e.get("first") in cats else 1
+                return 0 if e.first in cats else 1
 
             ordered = sorted(pairs, key=first)  # stable: the rest keep their order
             if ordered != pairs:
@@ -247,12 +248,12 @@ class RuleBasedPolicy(HighLevelPolicy):
 
     def _apply_inserts(self, plan: list[SkillCall], objects: list[SceneObject], knowledge: Sequence[Any]) -> list[SkillCall]:
         for item in knowledge:
-            e = getattr(item, "effect", {})
-            if e.get("type") != "insert_step":
+            e = getattr(item, "effect", None)
+            if not isinstance(e, InsertStep):
                 continue
-            anchor_skill, anchor_cat = e.get("anchor_skill"), e.get("anchor_category")
-            if anchor_skill is None and e.get("anchor_text"):  # anchored on an instruction ("pick up the mug")
-                anchor_call = self.library.parse(str(e["anchor_text"]))
+            anchor_skill, anchor_cat = e.anchor_skill, e.anchor_category
+            if anchor_skill is None and e.anchor_text:  # anchored on an instruction ("pick up the mug")
+                anchor_call = self.library.parse(e.anchor_text)
                 if anchor_call is None:
                     continue
                 anchor_skill = anchor_call.skill
@@ -260,7 +261,7 @@ class RuleBasedPolicy(HighLevelPolicy):
             for i, c in enumerate(plan):
                 _, cats, _, _ = parse_description(" ".join(str(v) for v in c.args.values()))
                 if c.skill == anchor_skill and (not anchor_cat or anchor_cat in cats):
-                    steps = [self.library.parse(t) for t in e.get("steps", [])]
+                    steps = [self.library.parse(t) for t in e.steps]
                     steps = [s for s in steps if s is not None and not self._already_done(s, objects)
                              and all(p.skill != s.skill or p.args != s.args for p in plan[:i])]
                     if steps:

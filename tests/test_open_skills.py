@@ -136,6 +136,7 @@ WORD_TABLES = {
     "corrections_kb/parser.py": {"GERUNDS", "MOTION_ALLOWED", "ROTATE_VERBS", "SPEED_SENSE", "SPEED_ALLOWED",
                                  "ACTION_VERBS", "NP_FORBIDDEN", "PROTECTED_WORDS", "STOP_PHRASES"},
     "corrections_kb/types.py": {"KINDS", "NUDGE_KINDS"},
+    "corrections_kb/effects.py": {"EFFECT_EXAMPLES"},  # documentation: what each effect type looks like
 }
 # (file, word): the simulated person reads the words on the screen ("move ..."), not skill names
 READ_AS_TEXT = {("sim/operator.py", "move")}

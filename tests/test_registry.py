@@ -181,8 +181,18 @@ def make_policy(arg):
     return DemoPolicy()
 
 
-class Wipe:  # stands for a skill class
+from skills.base import Skill, SkillOutcome
+
+
+class Wipe(Skill):  # a skill plugin (the whole of one, minus doing anything)
     name = "wipe"
+    templates = ("wipe the {surface}",)
+    slots = ("surface",)
+    primary_slot = "surface"
+
+    def run(self, robot, call, ctx):
+        yield from ()
+        return SkillOutcome(True, "wiped")
 '''
 
 

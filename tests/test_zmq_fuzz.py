@@ -98,7 +98,7 @@ action_values = st.fixed_dictionaries(
 commands = st.one_of(st.sampled_from([c for c in P.COMMANDS if c != "stop"]), st.text(max_size=20)).filter(lambda c: c != "stop")
 requests = st.fixed_dictionaries(
     {"v": st.one_of(st.just(1), values), "cmd": commands},
-    optional={"id": st.one_of(st.integers(), st.text(max_size=80)),
+    optional={"id": st.one_of(st.integers(-2**63, 2**64 - 1), st.text(max_size=80)),  # what msgpack can carry
               "args": st.one_of(values, st.fixed_dictionaries({"action": action_values}))},
 )
 

@@ -15,38 +15,46 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
+from corrections_kb.errors import KnowledgeStoreError
 from corrections_kb.store import schema
 from corrections_kb.store.exchange import EXPORT_FORMAT, EXPORT_VERSION
 from corrections_kb.store.protocol import HistoryEntry, ImportReport, KnowledgeStore, SearchHit
 from corrections_kb.store.schema import APPLICATION_ID, SCHEMA_VERSION
 from corrections_kb.store.sqlite import SqliteKnowledgeStore, default_kb_path
+from robot.registry import Registry
 
 __all__ = [
     "APPLICATION_ID", "EXPORT_FORMAT", "EXPORT_VERSION", "SCHEMA_VERSION", "HistoryEntry", "ImportReport",
-    "KnowledgeStore", "SearchHit", "SqliteKnowledgeStore", "default_kb_path", "open_store", "register_store",
+    "KnowledgeStore", "SearchHit", "STORES", "SqliteKnowledgeStore", "default_kb_path", "open_store", "register_store",
     "schema",
 ]
 
-_STORES: dict[str, Callable[[str], Any]] = {}
+# `--kb SCHEME:ARG`: SQLite here; another backend registers itself (or is installed with a
+# `corrigo.stores` entry point) under its scheme, e.g. `postgresql`.
+STORES: Registry[KnowledgeStore] = Registry("knowledge store", "corrigo.stores", call_with="argument",
+                                            error=KnowledgeStoreError)
 
 
-def register_store(scheme: str, factory: Callable[[str], Any]) -> None:
-    """Make `--kb SCHEME:ARG` open `factory(ARG)`."""
-    _STORES[scheme] = factory
+def register_store(scheme: str, factory: Callable[..., KnowledgeStore], *, requires: tuple[str, ...] = ()) -> None:
+    """Make `--kb SCHEME:ARG` open `factory(ARG, **kwargs)`."""
+    STORES.register(scheme, factory, requires=requires, usage=f"{scheme}:PATH" if scheme == "sqlite" else f"{scheme}:...")
 
 
-register_store("sqlite", lambda arg: SqliteKnowledgeStore(arg or None))
+def _sqlite(arg: str, **kwargs: Any) -> KnowledgeStore:
+    return SqliteKnowledgeStore(arg or None, **kwargs)
 
 
-def open_store(spec: str | os.PathLike[str] | None = None, **kwargs: Any) -> SqliteKnowledgeStore:
-    """Open a store from a spec: None or 'default' (default_kb_path()), 'sqlite:PATH', or a path.
-    Keyword arguments go to SqliteKnowledgeStore (plain paths and sqlite: only)."""
+register_store("sqlite", _sqlite)
+
+
+def open_store(spec: str | os.PathLike[str] | None = None, **kwargs: Any) -> KnowledgeStore:
+    """Open a store from a spec: None or 'default' (default_kb_path()), 'SCHEME:ARG' of a registered
+    store ('sqlite:PATH'), or a path (SQLite). A URL of an unknown scheme is an error, not a file name.
+    Keyword arguments go to the store's factory."""
     if spec is None or str(spec) in ("", "default"):
         return SqliteKnowledgeStore(None, **kwargs)
     s = str(spec)
-    scheme, sep, arg = s.partition(":")
-    if sep and scheme in _STORES and not (len(scheme) == 1 and os.name == "nt"):
-        if scheme == "sqlite":
-            return SqliteKnowledgeStore(arg or None, **kwargs)
-        return _STORES[scheme](arg)  # type: ignore[no-any-return]
+    scheme, sep, _ = s.partition(":")
+    if sep and len(scheme) > 1 and (scheme in STORES.known() or "://" in s):  # "C:..." is a drive, not a scheme
+        return STORES.make(s, **kwargs)
     return SqliteKnowledgeStore(s, **kwargs)

@@ -19,27 +19,25 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from corrections_kb.effects import effect_from_dict, stored_v1_to_v2
 from corrections_kb.errors import KBError, KnowledgeStoreError
 from corrections_kb.knowledge import OUTCOMES, Knowledge, decode_vector, encode_vector
-from corrections_kb.store.protocol import HISTORY_ACTIONS, ImportReport
+from corrections_kb.store.protocol import HISTORY_ACTIONS, ImportReport, StoreFile
 from corrections_kb.store.rows import (
     INSERT_EMBEDDING, INSERT_HISTORY, INSERT_ITEM, JSON, SELECT_ITEMS, SPACES, blob_vec, item_row, row_refs,
     row_to_knowledge, vec_blob,
 )
 
-if TYPE_CHECKING:
-    from corrections_kb.store.sqlite import SqliteKnowledgeStore
 
 EXPORT_FORMAT = "corrigo-kb-export"
 EXPORT_VERSION = 2  # 2: typed effects (corrections_kb/effects.py); 1: effects as open dicts
 
 
-def export_jsonl(store: "SqliteKnowledgeStore", path: str | os.PathLike[str]) -> int:
+def export_jsonl(store: "StoreFile", path: str | os.PathLike[str]) -> int:
     """See SqliteKnowledgeStore.export_jsonl."""
     out = Path(path)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
@@ -88,7 +86,7 @@ def export_jsonl(store: "SqliteKnowledgeStore", path: str | os.PathLike[str]) ->
     return n
 
 
-def import_jsonl(store: "SqliteKnowledgeStore", path: str | os.PathLike[str], mode: str) -> ImportReport:
+def import_jsonl(store: "StoreFile", path: str | os.PathLike[str], mode: str) -> ImportReport:
     """See SqliteKnowledgeStore.import_jsonl."""
     if mode not in ("merge", "replace"):
         raise ValueError(f"mode must be merge or replace, got {mode!r}")
@@ -139,7 +137,7 @@ def import_jsonl(store: "SqliteKnowledgeStore", path: str | os.PathLike[str], mo
     return report
 
 
-def _import_record(store: "SqliteKnowledgeStore", conn: sqlite3.Connection, rec: "_ImportRecord",
+def _import_record(store: "StoreFile", conn: sqlite3.Connection, rec: "_ImportRecord",
                    report: ImportReport, src: Path, file_max_id: int) -> None:
     k = rec.item
     assert k.id is not None

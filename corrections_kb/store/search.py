@@ -18,7 +18,7 @@ import sqlite3
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Sequence
 
 import numpy as np
 
@@ -26,11 +26,9 @@ from corrections_kb.catalog import Catalog
 from corrections_kb.errors import InvalidKnowledge
 from corrections_kb.index import EXACT_MAX_ITEMS, ExactIndex, HnswIndex, make_index
 from corrections_kb.knowledge import SCOPE_KEYS, Knowledge
-from corrections_kb.store.protocol import SearchHit
+from corrections_kb.store.protocol import SearchHit, StoreFile
 from corrections_kb.store.rows import SCOPE_COLS, SPACES
 
-if TYPE_CHECKING:
-    from corrections_kb.store.sqlite import SqliteKnowledgeStore
 
 _MAX_HID = "SELECT COALESCE(MAX(hid), 0) FROM item_history"
 _GENERATION = "SELECT value FROM meta WHERE key = 'generation'"
@@ -76,7 +74,7 @@ def rank_hits(items: Sequence[Knowledge], queries: Mapping[str, np.ndarray], wei
 class SearchIndexes:
     """The search state of one open store; its methods run under the store's lock."""
 
-    def __init__(self, store: "SqliteKnowledgeStore", kind: str, persist: bool) -> None:
+    def __init__(self, store: "StoreFile", kind: str, persist: bool) -> None:
         self._store = store
         self.kind = kind  # auto | exact | hnsw
         self.persist = persist

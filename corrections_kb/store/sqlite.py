@@ -37,7 +37,8 @@ import numpy as np
 from corrections_kb.catalog import SCOPE_MATCHES, as_values, check_filters
 from corrections_kb.errors import InvalidKnowledge, KBError, KnowledgeNotFound, KnowledgeStoreError
 from corrections_kb.knowledge import EDITABLE_FIELDS, OUTCOMES, SCOPE_KEYS, Knowledge
-from corrections_kb.store import exchange, schema
+import corrections_kb.store.exchange as exchange
+import corrections_kb.store.schema as schema
 from corrections_kb.store.protocol import HistoryEntry, ImportReport, SearchHit
 from corrections_kb.store.rows import (
     INSERT_EMBEDDING, INSERT_HISTORY, INSERT_ITEM, JSON, MAX_PARAMS, SCOPE_COLS, SELECT_ITEMS,
