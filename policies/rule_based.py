@@ -14,6 +14,7 @@ from corrections_kb.effects import Alias, InsertStep, Order, PreferredContainer
 from robot.describe import AmbiguousObjectError, UnknownObjectError, match_objects, parse_description, resolve, short_name
 from robot.geometry import quat_conj, rotate
 from robot.types import SceneObject
+from robot.vocab import CATEGORY_WORDS, KIND_GROUP_WORDS
 from policies.base import Done, HighLevelPolicy, PlanEdit, PolicyError, Step
 from skills.base import SkillCall
 from skills.library import SkillLibrary, default_library
@@ -43,7 +44,7 @@ _PLURAL = {"all", "every", "each", "everything"}
 def _is_group(desc: str) -> bool:
     ws = set(desc.split())
     colours, cats, groups, _ = parse_description(desc)
-    plural = any(w.endswith("s") and w[:-1] in ("block", "apple", "banana", "lemon", "orange", "cube", "fruit") for w in ws)
+    plural = any(w.endswith("s") and (w[:-1] in CATEGORY_WORDS or w[:-1] in KIND_GROUP_WORDS) for w in ws)
     return bool(ws & _PLURAL) or bool(groups - {"*"}) or plural
 
 

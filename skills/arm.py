@@ -18,7 +18,7 @@ from robot.geometry import down_quat, quat_angle, quat_from_yaw, quat_slerp, rot
 from robot.lexicon import Adjustment
 from robot.robot import Robot
 from robot.types import SceneObject, ee_pose_from_observation, gripper_from_observation
-from robot.vocab import DIRECTION_VECTORS
+from robot.vocab import CATEGORY_WORDS, DIRECTION_VECTORS
 from skills.base import ActionGen, Skill, SkillCall, SkillContext, SkillOutcome
 from skills.text import format_distance
 
@@ -256,7 +256,7 @@ class Place(Skill):
 
     def render(self, call: SkillCall) -> str:
         t = call.args.get("target", "")
-        prep = "on" if any(w in t.split() for w in ("block", "cube", "plate")) else "in"
+        prep = "on" if any(CATEGORY_WORDS.get(w) in ("block", "plate") for w in t.split()) else "in"
         return f"put it {prep} the {t}"
 
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
