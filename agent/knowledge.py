@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from agent.episode import EpisodeLog
 from corrections_kb.distill import Distiller, RuleDistiller
+from corrections_kb.evidence import agreement, same_effect, scope_key, supersedes
 from corrections_kb.effects import Alias, GraspOffset, InsertStep, Note, Order, ParamChange, PreferredContainer, SpeedScale
 from corrections_kb.errors import KBError
 from corrections_kb.knowledge import Knowledge
@@ -33,6 +34,9 @@ from skills.base import SkillCall
 from skills.library import default_library
 
 STEP_KINDS = SKILL_LEVEL_KINDS  # corrections that contradict a skill-level item applied to their step
+# The operator's review of what an episode taught: for each proposed item, the item to keep
+# (possibly with an edited statement) or None to reject it.
+Review = Callable[[list[Knowledge], EpisodeLog], list[Optional[Knowledge]]]
 
 
 @dataclass
@@ -62,7 +66,8 @@ class KnowledgeBridge:
 
     def __init__(self, store: KnowledgeStore, *, operator: str | None = None, user: str | None = None, site: str | None = None,
                  threshold: float = 0.5, visual: bool = True, learn: bool = True, distiller: Distiller | None = None,
-                 embed_text: Any = None, embed_image: Any = None, defer: bool = False) -> None:
+                 embed_text: Any = None, embed_image: Any = None, defer: bool = False,
+                 review: Review | None = None) -> None:
         self.store = store
         self.operator = operator or _whoami()
         self.user, self.site = user, site
@@ -70,6 +75,7 @@ class KnowledgeBridge:
         self.visual = visual
         self.learn = learn
         self.distiller = distiller or RuleDistiller()
+        self.review = review  # None: learn from successful episodes without asking ("auto")
         self._embed_text = embed_text
         self._embed_image = embed_image
         self._step_crops: dict[int, np.ndarray] = {}
@@ -120,11 +126,14 @@ class KnowledgeBridge:
     def for_task(self, task: str, objects: list[SceneObject]) -> list[Knowledge]:
         self._applied_steps, self._step_crops, self._failed_here = [], {}, set()
         cats = {o.category for o in objects} | {str(o.attributes.get("group")) for o in objects}
+        names = {o.name for o in objects}
         words = _words(task)
         out = []
         task_vec = None
         for item in self.store.list(kind="task", user=self.user, site=self.site):
             e = item.effect
+            if item.scope.get("object") and item.scope["object"] not in names:
+                continue  # a narrow item: only where its own object is
             if isinstance(e, Alias):
                 ok = e.word in words and e.means in cats
             elif isinstance(e, PreferredContainer):
@@ -160,12 +169,12 @@ class KnowledgeBridge:
             self._step_crops[step_index] = crop
         query_text = self.text_vec(f"{call.skill} {obj.description}")
         query_img = self.image_vec(crop) if crop is not None else None
-        hits = self.store.search(query_text, query_img, k=8,
+        hits = self.store.search(query_text, query_img, k=8,  # a narrow item only for its own instance
                                  filters={"kind": "skill", "skill": call.skill, "object_category": obj.category,
-                                          "user": self.user, "site": self.site})
+                                          "object": obj.name, "user": self.user, "site": self.site})
         best: dict[str, tuple[tuple[Any, ...], Any]] = {}
         for h in hits:
-            if h.score < self.threshold or h.knowledge.id in self._failed_here or _discredited(h.knowledge):
+            if h.score < self.threshold or h.knowledge.id in self._failed_here or h.knowledge.suspended:
                 continue
             e = h.knowledge.effect
             key = e.param if isinstance(e, (ParamChange, GraspOffset)) else e.type
@@ -188,7 +197,8 @@ class KnowledgeBridge:
         return applied
 
     # ----- learning -----
-    def end_episode(self, log: EpisodeLog) -> list[int]:
+    def end_episode(self, log: EpisodeLog) -> list[Learned]:
+        """Score what was applied, then learn what the episode supports (see the module docstring)."""
         episode = log.to_dict()
         episode["operator"] = self.operator
         corrections = episode["corrections"]
@@ -208,16 +218,35 @@ class KnowledgeBridge:
         if not self.learn:
             return []
         new = self.distiller.distill(episode, log.lexicon)
+        if not new or (log.success is False and self.review is None):
+            return []  # a failed episode teaches only what the operator confirms
         for item in new:
             item.scope = {**item.scope, "user": self.user, "site": self.site}
+        kept, rejected = self._reviewed(new, log)
+        for item in kept:
             item.text_embedding = self.text_vec(_key_text(item))
             crop = self._crop_for(item, log)
             if crop is not None:
                 item.visual_embedding = self.image_vec(crop)
         if self.defer:
-            self.pending_items += new
+            self.pending_items += kept
             return []
-        return commit(self.store, [], new)
+        for item in rejected:  # the choice is recorded: kept, disabled, with why
+            self.store.add(item.replace(active=False))
+        return commit(self.store, [], kept)
+
+    def _reviewed(self, items: list[Knowledge], log: EpisodeLog) -> tuple[list[Knowledge], list[Knowledge]]:
+        """(kept, rejected): the operator's review when there is one, else every item ("auto")."""
+        if self.review is None:
+            return [k.replace(provenance={**k.provenance, "review": "auto"}) for k in items], []
+        kept, rejected = [], []
+        for item, decision in zip(items, self.review(items, log)):
+            if decision is None:
+                rejected.append(item.replace(provenance={**item.provenance, "review": "rejected"}))
+            else:
+                edited = decision.statement != item.statement
+                kept.append(decision.replace(provenance={**decision.provenance, "review": "edited" if edited else "kept"}))
+        return kept, rejected
 
     def _use(self, item_id: int, outcome: str, episode: str) -> None:
         if self.defer:
@@ -243,50 +272,75 @@ class KnowledgeBridge:
         self.store.close()
 
 
-def commit(store: KnowledgeStore, uses: list[tuple[int, str, str]], items: list[Knowledge]) -> list[int]:
-    """Record use outcomes, then add new items; an item said again reinforces the existing one."""
+@dataclass(frozen=True)
+class Learned:
+    """What committing one distilled item did: "new", "widened" (a stored narrow item now covers
+    its category), "reinforced" (said again); a new item may supersede stored ones."""
+
+    item: Knowledge
+    change: str
+    superseded: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        verb = {"new": "learned", "widened": "widened", "reinforced": "heard again"}[self.change]
+        revised = f"; replaces #{', #'.join(map(str, self.superseded))}" if self.superseded else ""
+        return f"{verb}: {self.item.statement} [{scope_text(self.item)}]{revised}"
+
+
+def scope_text(k: Knowledge) -> str:
+    """Where an item applies, in words: "blue jug only, when I pick", "every jug", "user ann"."""
+    s = k.scope
+    parts = []
+    if s.get("object"):
+        parts.append(f"{str(s['object']).replace('_', ' ')} only")
+    elif s.get("object_category"):
+        parts.append(f"every {s['object_category']}")
+    if s.get("skill"):
+        parts.append(f"when I {str(s['skill']).replace('_', ' ')}")
+    if s.get("task"):
+        parts.append(f"task {s['task']!r}")
+    if s.get("user"):
+        parts.append(f"user {s['user']}")
+    if s.get("site"):
+        parts.append(f"site {s['site']}")
+    return ", ".join(parts) or "everywhere"
+
+
+def commit(store: KnowledgeStore, uses: list[tuple[int, str, str]], items: list[Knowledge]) -> list[Learned]:
+    """Record use outcomes, then add what the items teach (corrections_kb.evidence): an item said
+    again reinforces the stored one, a second instance agreeing widens a narrow item, a revised
+    preference replaces the one it contradicts (disabled, with its history)."""
     for item_id, outcome, episode in uses:
         try:
             store.record_use(item_id, outcome, {"episode": episode})
         except KBError:
             pass  # an item removed meanwhile: nothing to score
-    ids = []
+    out: list[Learned] = []
     existing = store.list(kind=None, active_only=True, with_embeddings=False)
     for item in items:
-        same = next((k for k in existing if _same_effect(k, item) and _scope_key(k) == _scope_key(item)), None)
+        ep = {"episode": item.provenance.get("episode")}
+        same = next((k for k in existing if same_effect(k, item) and scope_key(k) == scope_key(item)), None)
         if same is not None:
-            store.record_use(int(same.id), "success", {"episode": item.provenance.get("episode"), "reinforced": True})
+            store.record_use(int(same.id), "success", {**ep, "reinforced": True})
+            out.append(Learned(same, "reinforced"))
             continue
+        agreed = next(((k, w) for k in existing if (w := agreement(k, item)) is not None), None)
+        if agreed is not None:
+            stored, widening = agreed
+            wide = store.update(int(stored.id), reason=f"agreed on a second instance ({item.scope.get('object')}): "
+                                                      f"widened to the {widening.level}", **widening.changes)
+            store.record_use(int(stored.id), "success", {**ep, "widened": widening.level})
+            existing = [wide if k.id == wide.id else k for k in existing]
+            out.append(Learned(wide, "widened"))
+            continue
+        old = [k for k in existing if supersedes(item, k)]
         new_id = store.add(item)
-        ids.append(new_id)
-        existing.append(store.get(new_id))
-    return ids
-
-
-def _same_effect(a: Knowledge, b: Knowledge, tol: float = 0.01) -> bool:
-    """Equal effects, with parameter values equal within `tol` (1 cm, or 0.01 rad)."""
-    ea, eb = a.effect, b.effect
-    if ea == eb:
-        return True
-    if not isinstance(ea, (ParamChange, GraspOffset)) or type(ea) is not type(eb) or \
-            {k: v for k, v in ea.items() if k != "value"} != {k: v for k, v in eb.items() if k != "value"}:
-        return False
-    if ea.value is None or eb.value is None:  # type: ignore[union-attr]
-        return False
-    va, vb = np.atleast_1d(np.asarray(ea.value, float)), np.atleast_1d(np.asarray(eb.value, float))  # type: ignore[union-attr]
-    return va.shape == vb.shape and bool(np.all(np.abs(va - vb) <= tol))
-
-
-def _discredited(k: Knowledge) -> bool:
-    """More failures and contradictions than successes, at least twice: stop applying it."""
-    failures = max(0, k.uses - k.successes - k.contradictions)
-    return failures + 2 * k.contradictions - k.successes >= 2
-
-
-def _scope_key(k: Knowledge) -> tuple[Any, ...]:
-    s = k.scope
-    return (s.get("skill"), s.get("object_category"),
-            s.get("task") if isinstance(k.effect, (Order, InsertStep, Note)) else None)
+        for k in old:
+            store.disable(int(k.id), reason=f"superseded by #{new_id}: {item.statement}")
+        added = store.get(new_id)
+        existing = [k for k in existing if k not in old] + [added]
+        out.append(Learned(added, "new", tuple(int(k.id) for k in old)))
+    return out
 
 
 def _key_text(item: Knowledge) -> str:

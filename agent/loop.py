@@ -86,7 +86,7 @@ class KnowledgeSource(Protocol):
     def for_step(self, task: str, call: SkillCall, objects: list[SceneObject], observation: dict[str, Any],
                  step_index: int = 0, lexicon: Lexicon | None = None) -> list[Any]: ...
     def step_failed(self, step_index: int) -> None: ...
-    def end_episode(self, log: EpisodeLog) -> list[int]: ...
+    def end_episode(self, log: EpisodeLog) -> Sequence[Any]: ...  # what it learned, each with describe()
 
 
 @dataclass
@@ -251,10 +251,8 @@ class Agent:
                                st.t, st.ticks, self.knowledge_applied)
         if self.knowledge is not None:
             try:
-                learned = self.knowledge.end_episode(self.episode_log(result))
-                if learned:
-                    self.emit("knowledge", f"learned {len(learned)} new item{'s' if len(learned) > 1 else ''} from this episode",
-                              ids=learned)
+                for change in self.knowledge.end_episode(self.episode_log(result)):
+                    self.emit("knowledge", change.describe(), id=change.item.id, change=change.change)
             except CorrigoError as e:  # the episode is kept even when the knowledge base fails
                 self.emit("error", f"knowledge base: {e}")
         return result
@@ -497,7 +495,12 @@ class Agent:
         context = describe_context(view, self.library)
         if self.state.ctx.observation:
             context["ee"] = [float(v) for v in self.state.ctx.observation["observation.state"][:7]]
-        reply, applied = self._apply(handle(c, view, self.library, self.handler_config))
+        effects = handle(c, view, self.library, self.handler_config)
+        shifts = [e for e in effects if isinstance(e, Shift)]
+        if shifts:  # what the nudge did, for the distiller (with the phase it came in)
+            context["shift"] = [float(sum(e.offset[i] for e in shifts)) for i in range(3)]
+            context["yaw"] = float(sum(e.yaw for e in shifts))
+        reply, applied = self._apply(effects)
         return self._record_correction(text, c, reply, applied, source, context)
 
     def _apply(self, effects: Sequence[Effect]) -> tuple[str, bool]:

@@ -194,6 +194,18 @@ class Knowledge:
         return self.successes - 2 * self.contradictions
 
     @property
+    def suspended(self) -> bool:
+        """More failures and contradictions than successes, by two: no longer applied (until it
+        succeeds again elsewhere or is edited); it stays active and listed."""
+        failures = max(0, self.uses - self.successes - self.contradictions)
+        return failures + 2 * self.contradictions - self.successes >= 2
+
+    @property
+    def state(self) -> str:
+        """What `kb list` shows: "active", "suspended" (after failures) or "disabled"."""
+        return "disabled" if not self.active else ("suspended" if self.suspended else "active")
+
+    @property
     def rank_key(self) -> tuple[int, float, int]:
         """Conflict resolution between items that say different things about the same scope:
         the larger key wins (more evidence first, then the most recently changed)."""

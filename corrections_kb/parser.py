@@ -404,6 +404,12 @@ PREFERENCE_MARKERS: tuple[tuple[str, ...], ...] = (
     ("from", "then", "on"),
 )
 PREFERENCE_EXCLUDE: tuple[tuple[str, ...], ...] = (("never", "mind"),)
+# a correction meant for this episode only: nothing is learned from it ("just this once, use the plate")
+ONE_OFF_PHRASES: dict[tuple[str, ...], bool] = {p: True for p in (
+    ("just", "this", "once"), ("only", "this", "once"), ("this", "once"), ("just", "this", "time"),
+    ("only", "this", "time"), ("this", "time", "only"), ("just", "for", "this", "episode"), ("one", "off"),
+    ("as", "an", "exception"), ("for", "once"),
+)}
 PREFERENCE_LIKE_RE = re.compile(r"\bi (?:would |really |do )?like .+ (?:better|more|best)\b")
 PREFERENCE_TARGETS = (  # groups "t" (preferred) / "n" (not preferred), on the cleaned statement
     re.compile(r".*\bprefer (?P<t>.+?)(?: (?:over|to|rather than|instead of) (?P<n>.+))?"),
@@ -508,6 +514,26 @@ def _parse(raw: str, cfg: ParserConfig) -> Correction | None:
     toks = _tokenize(raw[:MAX_CHARS])[:MAX_TOKENS]
     fixer = _typo_fixer(cfg.lexicon)
     toks = _drop_fillers([fixer(t) for t in toks])
+    toks, once = _drop_one_off(toks)
+    found = _parse_tokens(toks, cfg)
+    return dc_replace(found, once=True) if found is not None and once else found
+
+
+def _drop_one_off(toks: list[str]) -> tuple[list[str], bool]:
+    """Remove "just this once" and the like; report whether there was one."""
+    out: list[str] = []
+    once, i = False, 0
+    while i < len(toks):
+        m = _match(ONE_OFF_PHRASES, toks, i)
+        if m is not None:
+            once, i = True, i + m[0]
+            continue
+        out.append(toks[i])
+        i += 1
+    return (out, once) if any(t != "," for t in out) else (toks, False)
+
+
+def _parse_tokens(toks: list[str], cfg: ParserConfig) -> Correction | None:
     words = [t for t in toks if t != ","]
     if not words:
         return None
@@ -651,7 +677,7 @@ def vocabulary(lexicon: Lexicon = EMPTY_LEXICON) -> frozenset[str]:
                          SPEED_EXACT, STOP_PHRASES, RESUME_PHRASES, CONFIRM_PHRASES):
         for phrase in phrase_table:
             words.update(phrase)
-    for phrase in (*PREFERENCE_MARKERS, *FILLER_PHRASES, *LEADING_PHRASES):
+    for phrase in (*PREFERENCE_MARKERS, *FILLER_PHRASES, *LEADING_PHRASES, *ONE_OFF_PHRASES):
         words.update(phrase)
     patterns = [p for skill in lexicon for adj in skill.adjustments for p in adj.patterns] + list(SKILL_MACROS.values())
     patterns += [*PLAN_INSERT, *PLAN_SKIP, *PLAN_REORDER, *PLAN_REPLACE, OBJ_NEG_PREFIX,

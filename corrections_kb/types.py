@@ -34,6 +34,7 @@ class Correction:
     skill:      skill ("pick", "place", ...), param (a parameter name of that skill),
                 value (absolute) or delta (relative), each a float or a 3-tuple
     preference: statement (the standing rule, cleaned up), target / negated when it names objects
+    any kind:   once (True for "just this once", "only this time": act on it now, never learn from it)
     """
 
     text: str
@@ -57,6 +58,7 @@ class Correction:
     value: float | tuple[float, float, float] | None = None
     delta: float | tuple[float, float, float] | None = None
     statement: str | None = None
+    once: bool = False  # "just this once": act on it, learn nothing from it
 
     def to_dict(self) -> dict[str, Any]:
         """Only the slots that are set (plus text and kind), JSON-ready."""

@@ -1,5 +1,7 @@
-"""A correction is needed once: the distilled item is retrieved for the same kind of object
-moved and turned, and not applied to another kind of object."""
+"""A correction is needed once per instance until the evidence says it holds for the kind:
+the distilled item is retrieved for the same object moved and turned; a second instance
+that needs the same correction widens it to every object of that category; it is never
+applied to another category."""
 from __future__ import annotations
 
 import math
@@ -56,11 +58,27 @@ def test_a_grasp_correction_is_needed_once(tmp_path: Path) -> None:
     assert item.effect["value"][0] == pytest.approx(0.076, abs=0.012) and abs(item.effect["value"][1]) < 0.012
     assert item.provenance["utterances"] and item.text_embedding is not None
 
-    # 2. the jug moved and turned, another colour, no operator: the item is retrieved and the grasp succeeds
-    r2, ok2 = episode(kb, scene("jug", 0.55, 0.05, -1.2, "green"), "put the jug in the basket", with_operator=False)
+    assert item.scope["object"] == "blue_jug" and item.statement.startswith("grasp the blue jug")  # one instance: narrow
+
+    # 2. the same jug moved and turned, no operator: the item is retrieved and the grasp succeeds
+    r2, ok2 = episode(kb, scene("jug", 0.55, 0.05, -1.2, "blue"), "put the jug in the basket", with_operator=False)
     assert ok2 and r2.corrections == []
     assert [k["id"] for k in r2.knowledge_applied] == [item.id]
     assert store.get(item.id).successes >= 1
+
+    # 2b. another jug (green): one blue jug is no evidence about it; the operator corrects it the same way,
+    # and the two instances agreeing widen the item to every jug (one item, not two)
+    r2b, ok2b = episode(kb, scene("jug", 0.52, 0.0, 1.0, "green"), "put the jug in the basket", with_operator=True)
+    assert ok2b and r2b.knowledge_applied == [] and any(c.parsed["kind"] == "motion" for c in r2b.corrections)
+    items = store.list(kind="skill")
+    assert [k.id for k in items] == [item.id]
+    wide = items[0]
+    assert wide.scope["object"] is None and wide.scope["object_category"] == "jug" and wide.statement.startswith("grasp jugs")
+    assert "widened" in store.history(item.id)[-1].reason
+
+    # 2c. a jug never seen (red), no operator: the widened item applies
+    r2c, ok2c = episode(kb, scene("jug", 0.55, 0.05, -1.2, "red"), "put the jug in the basket", with_operator=False)
+    assert ok2c and r2c.corrections == [] and [k["id"] for k in r2c.knowledge_applied] == [item.id]
 
     # 3. another category (a mug): the jug's handle offset does not apply, and the mug goes in as usual
     r3, ok3 = episode(kb, scene("mug", 0.5, -0.05, 0.7, "red"), "put the mug in the basket", with_operator=False)
@@ -85,14 +103,14 @@ def test_retrieval_uses_the_object_crop_when_cameras_are_on(tmp_path: Path) -> N
     assert ok1
     item = store.list(kind="skill")[0]
     assert item.visual_embedding is not None and item.visual_embedding.shape == (1280,)
-    # the next jug: another colour, elsewhere; the hit is found by text and image together
-    with make_sim_arm("pybullet", scene=scene("jug", 0.55, 0.05, -1.2, "green"), cameras=("front",)) as arm:
+    # the same jug, elsewhere and turned; the hit is found by text and image together
+    with make_sim_arm("pybullet", scene=scene("jug", 0.55, 0.05, -1.2, "blue"), cameras=("front",)) as arm:
         objs = arm.scene_objects()
         from skills.base import SkillCall
 
         applied = kb.for_step("put the jug in the basket", SkillCall("pick", {"object": "jug"}), objs, arm.get_observation())
         assert [a.id for a in applied] == [item.id]
-        hits = store.search(kb.text_vec("pick green jug"), kb.image_vec(kb._crop(objs[0], arm.get_observation())),
+        hits = store.search(kb.text_vec("pick blue jug"), kb.image_vec(kb._crop(objs[0], arm.get_observation())),
                             filters={"kind": "skill"})
         assert hits[0].visual_sim is not None and hits[0].visual_sim > 0.3
     store.close()
