@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--kb", default=os.environ.get("CORRIGO_KB", "default"),
                    help="knowledge base: a path, sqlite:PATH, 'default' (a file under your data directory) or 'none' "
                         "(default: $CORRIGO_KB, else 'default')")
+    r.add_argument("--learn", choices=("ask", "auto", "off"),
+                   help="what the knowledge base keeps from this episode: ask (show each lesson, keep it? [Y/n/e]), "
+                        "auto (keep what a successful episode taught), off (learn nothing) (default: ask on a terminal, "
+                        "else auto)")
+    r.add_argument("--operator", help="who is correcting: lessons are theirs (scoped to this user), and only theirs "
+                   "and everyone's apply (default: shared by everyone)")
     r.add_argument("--viewpoint", choices=("robot", "facing"), default="robot",
                    help="whose left is 'left': the robot's, or an operator facing the robot")
     r.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
@@ -198,7 +204,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             from agent.recorder import EpisodeRecorder
 
             recorder = EpisodeRecorder(args.record, 1.0 / robot.control_dt, robot.observation_features, robot.name)
-        knowledge = _open_kb(args.kb)
+        learn = args.learn or ("ask" if interactive and sys.stdin.isatty() else "auto")
+        knowledge = _open_kb(args.kb, learn=learn != "off", review=console.review if learn == "ask" else None,
+                             **({"operator": args.operator, "user": args.operator} if args.operator else {}))
         agent = make_agent(robot, policy, on_event=console.on_event, realtime=realtime, max_episode_s=args.max_time,
                            viewpoint=args.viewpoint, recorder=recorder, knowledge=knowledge)
         console.attach(agent)
@@ -217,13 +225,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if result.success or result.success is None and result.done_reason == "task complete" else 1
 
 
-def _open_kb(spec: str | None) -> object | None:
-    """`none`, `default` (a file under the user's data directory), a path, or `sqlite:PATH`."""
+def _open_kb(spec: str | None, **kwargs: object) -> object | None:
+    """`none`, `default` (a file under the user's data directory), a path, or `SCHEME:ARG` of a store."""
     if not spec or spec == "none":
         return None
     from agent.knowledge import open_knowledge
 
-    return open_knowledge(spec)
+    return open_knowledge(spec, **kwargs)
 
 
 @command("envs")

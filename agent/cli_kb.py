@@ -88,11 +88,15 @@ def add_kb_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--reason")
 
     for name, help in (("disable", "stop retrieving an item (kept, with its history)"),
-                       ("enable", "retrieve a disabled item again"),
-                       ("undo", "restore an item's content before its last change")):
+                       ("enable", "retrieve a disabled item again")):
         p = cmd(name, help)
         p.add_argument("id", type=int)
         p.add_argument("--reason")
+    p = cmd("undo", "restore an item's content before its last change; --last: take back the last episode's lessons")
+    p.add_argument("id", type=int, nargs="?")
+    p.add_argument("--last", action="store_true", help="what the last episode taught: new items disabled, "
+                   "widened ones narrowed again, superseded ones enabled again")
+    p.add_argument("--reason")
 
     p = cmd("export", "write every item, its history and use log to a JSON-lines file")
     p.add_argument("file")
@@ -146,17 +150,19 @@ def _width() -> int:
 
 
 def _print_rows(items: list[Any], sims: list[str] | None = None) -> None:
-    head = f"{'id':>6}  {'kind':5}  {'on':3}  {'uses':>5} {'ok':>4} {'bad':>4}  "
+    head = f"{'id':>6}  {'kind':5}  {'state':9}  {'uses':>5} {'ok':>4} {'bad':>4}  "
     if sims is not None:
         head += f"{'sim':>5}  "
     print(head + "statement  [scope]")
     room = max(_width() - len(head), 30)
     for i, k in enumerate(items):
-        line = f"{k.id:>6}  {k.kind:5}  {'yes' if k.active else 'no':3}  {k.uses:>5} {k.successes:>4} {k.contradictions:>4}  "
+        line = f"{k.id:>6}  {k.kind:5}  {k.state:9}  {k.uses:>5} {k.successes:>4} {k.contradictions:>4}  "
         if sims is not None:
             line += f"{sims[i]:>5}  "
-        text = k.statement + (f"  [{_scope_text(k.scope)}]" if any(k.scope.values()) else "")
-        print(line + (text if len(text) <= room else text[: room - 1] + "…"))
+        scope = f"  [{_scope_text(k.scope)}]" if any(k.scope.values()) else ""  # the whole scope, always
+        room_for_statement = max(room - len(scope), 20)
+        statement = k.statement if len(k.statement) <= room_for_statement else k.statement[: room_for_statement - 1] + "…"
+        print(line + statement + scope)
 
 
 def kb_list(args: argparse.Namespace) -> int:
@@ -320,6 +326,24 @@ def _toggle(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def kb_undo(args: argparse.Namespace) -> int:
+    if args.last == (args.id is not None):
+        raise CorrigoError("give an item id, or --last for what the last episode taught")
+    if args.id is not None:
+        return _toggle("undo")(args)
+    from agent.knowledge import undo_episode
+
+    with _open(args) as store:
+        episode, done = undo_episode(store)
+    if episode is None:
+        print("nothing to undo: no episode has taught this knowledge base anything")
+        return 0
+    print(f"took back what episode {episode} taught:")
+    for line in done:
+        print(f"  {line}")
+    return 0
+
+
 def kb_export(args: argparse.Namespace) -> int:
     with _open(args) as store:
         n = store.export_jsonl(args.file)
@@ -366,7 +390,7 @@ def kb_check(args: argparse.Namespace) -> int:
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": kb_list, "show": kb_show, "search": kb_search, "add": kb_add, "edit": kb_edit,
-    "disable": _toggle("disable"), "enable": _toggle("enable"), "undo": _toggle("undo"),
+    "disable": _toggle("disable"), "enable": _toggle("enable"), "undo": kb_undo,
     "export": kb_export, "import": kb_import, "stats": kb_stats, "check": kb_check,
 }
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -319,6 +320,7 @@ def commit(store: KnowledgeStore, uses: list[tuple[int, str, str]], items: list[
     existing = store.list(kind=None, active_only=True, with_embeddings=False)
     for item in items:
         ep = {"episode": item.provenance.get("episode")}
+        tag = f" (episode {ep['episode']})" if ep["episode"] else ""
         same = next((k for k in existing if same_effect(k, item) and scope_key(k) == scope_key(item)), None)
         if same is not None:
             store.record_use(int(same.id), "success", {**ep, "reinforced": True})
@@ -328,7 +330,7 @@ def commit(store: KnowledgeStore, uses: list[tuple[int, str, str]], items: list[
         if agreed is not None:
             stored, widening = agreed
             wide = store.update(int(stored.id), reason=f"agreed on a second instance ({item.scope.get('object')}): "
-                                                      f"widened to the {widening.level}", **widening.changes)
+                                                      f"widened to the {widening.level}{tag}", **widening.changes)
             store.record_use(int(stored.id), "success", {**ep, "widened": widening.level})
             existing = [wide if k.id == wide.id else k for k in existing]
             out.append(Learned(wide, "widened"))
@@ -336,11 +338,47 @@ def commit(store: KnowledgeStore, uses: list[tuple[int, str, str]], items: list[
         old = [k for k in existing if supersedes(item, k)]
         new_id = store.add(item)
         for k in old:
-            store.disable(int(k.id), reason=f"superseded by #{new_id}: {item.statement}")
+            store.disable(int(k.id), reason=f"superseded by #{new_id}: {item.statement}{tag}")
         added = store.get(new_id)
         existing = [k for k in existing if k not in old] + [added]
         out.append(Learned(added, "new", tuple(int(k.id) for k in old)))
     return out
+
+
+def undo_episode(store: KnowledgeStore, episode: str | None = None) -> tuple[str | None, list[str]]:
+    """Take back what one episode (default: the last that taught anything) did to the store: its new
+    items are disabled, items it widened go back to their narrow version, items it superseded are
+    enabled again. History keeps all of it. Returns (episode, what was done, one line each)."""
+    changes: list[tuple[float, str, int, str]] = []  # (when, episode, item id, action)
+    for k in store.list(active_only=False, with_embeddings=False):
+        for h in store.history(int(k.id)):
+            ep = h.item.provenance.get("episode") if h.action == "add" else _episode_in(h.reason)
+            if ep:
+                changes.append((h.at, str(ep), int(k.id), h.action))
+    if not changes:
+        return None, []
+    episode = episode or max(changes)[1]
+    done = []
+    for _, ep, item_id, action in sorted(changes, reverse=True):
+        if ep != episode:
+            continue
+        if action == "add":
+            k = store.disable(item_id, reason=f"undo of episode {episode}")
+            done.append(f"disabled #{item_id}: {k.statement}")
+        elif action == "edit":
+            k = store.undo(item_id, reason=f"undo of episode {episode}")
+            done.append(f"narrowed #{item_id} again: {k.statement}")
+        elif action == "disable":
+            k = store.enable(item_id, reason=f"undo of episode {episode}")
+            done.append(f"enabled #{item_id} again: {k.statement}")
+    return episode, done
+
+
+def _episode_in(reason: str | None) -> str | None:
+    if not reason or "undo of episode" in reason:
+        return None
+    m = re.search(r"\(episode ([^)]+)\)$", reason)
+    return m[1] if m else None
 
 
 def _key_text(item: Knowledge) -> str:

@@ -1,6 +1,7 @@
 """`corrigo run` in a real pseudo-terminal: type a correction while the arm moves."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,31 @@ def test_stop_and_continue_typed(tmp_path: Path) -> None:
     finally:
         child.close()
     assert child.exitstatus == 0
+
+
+@pytest.mark.kb
+def test_the_operator_reviews_what_was_learned(tmp_path: Path) -> None:
+    """`--learn ask`: at the end the console lists each lesson with its scope; 'n' drops it (recorded)."""
+    from corrections_kb.store import SqliteKnowledgeStore
+
+    kb = tmp_path / "kb.sqlite"
+    child = pexpect.spawn(sys.executable, ["-m", "agent.cli", "run", "--task", TASK, "--kb", str(kb), "--learn", "ask"],
+                          encoding="utf-8", timeout=90, dimensions=(40, 200))
+    try:
+        child.expect(r"-> pick up the red block")
+        child.sendline("stop")
+        child.expect(r"<< stopped; holding still")
+        child.sendline("move 1 cm to the left")
+        child.expect(r"<< moving 1 cm left \(still stopped\)")
+        child.sendline("continue")
+        # (the block stands turned: the robot's left is one of its own axes)
+        child.expect(r"I learned: grasp the red block 1 cm along [+-][xy] in the block's frame \[red block only, "
+                     r"when I pick[^\]]*\]\. Keep it\? \[Y/n/e\]")
+        child.sendline("n")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+    with SqliteKnowledgeStore(kb) as store:
+        (item,) = store.list(active_only=False)
+        assert not item.active and item.provenance["review"] == "rejected"
