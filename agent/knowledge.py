@@ -22,7 +22,7 @@ import numpy as np
 
 from agent.episode import EpisodeLog
 from corrections_kb.distill import Distiller, RuleDistiller
-from corrections_kb.evidence import agreement, same_effect, scope_key, supersedes
+from corrections_kb.evidence import agreement, covers, is_narrow, same_effect, scope_key, supersedes
 from corrections_kb.effects import Alias, GraspOffset, InsertStep, Note, Order, ParamChange, PreferredContainer, SpeedScale
 from corrections_kb.errors import KBError
 from corrections_kb.knowledge import Knowledge
@@ -150,7 +150,7 @@ class KnowledgeBridge:
                 ok = False
             if ok:
                 out.append(item)
-        out.sort(key=lambda k: k.rank_key if hasattr(k, "rank_key") else 0, reverse=True)
+        out.sort(key=lambda k: (is_narrow(k), k.rank_key), reverse=True)  # the specific before the general
         self._task_items = out
         return out
 
@@ -322,6 +322,7 @@ def commit(store: KnowledgeStore, uses: list[tuple[int, str, str]], items: list[
         ep = {"episode": item.provenance.get("episode")}
         tag = f" (episode {ep['episode']})" if ep["episode"] else ""
         same = next((k for k in existing if same_effect(k, item) and scope_key(k) == scope_key(item)), None)
+        same = same or next((k for k in existing if covers(k, item)), None)
         if same is not None:
             store.record_use(int(same.id), "success", {**ep, "reinforced": True})
             out.append(Learned(same, "reinforced"))

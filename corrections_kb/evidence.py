@@ -7,6 +7,8 @@ the same category, or for a preference the same group), the stored item widens t
 category (or group) instead of a second item being added. An operator who says so
 ("always ...") gets a wide item at once (the distiller does not narrow those).
 
+A narrow item that a stored wide one already covers reinforces the wide one.
+
 Revision: a new preference for the same things but another container, a new order with
 another first, a new meaning of the same word, supersedes the stored one (which is
 disabled, not deleted: its history stays).
@@ -87,6 +89,20 @@ def _widened(k: Knowledge, level: str, category: str | None, effect: Any) -> dic
             "statement": statement, "provenance": provenance}
 
 
+def covers(stored: Knowledge, new: Knowledge) -> bool:
+    """True if a stored wide item already says what the narrow `new` says about its instance."""
+    if is_narrow(stored) or not stored.active or not is_narrow(new) or stored.kind != new.kind:
+        return False
+    s, n = stored.scope, new.scope
+    if (s.get("skill"), s.get("user"), s.get("site")) != (n.get("skill"), n.get("user"), n.get("site")):
+        return False
+    es, en = stored.effect, new.effect
+    if isinstance(es, PreferredContainer) and isinstance(en, PreferredContainer):
+        category = str(n.get("object_category"))
+        return es.target == en.target and es.applies_to in (category, group_of(category))
+    return s.get("object_category") == n.get("object_category") and same_effect(stored, new)
+
+
 def supersedes(new: Knowledge, stored: Knowledge) -> bool:
     """True if `new` revises `stored`: the same question answered otherwise, for the same people."""
     if not stored.active or (stored.scope.get("user"), stored.scope.get("site")) != (new.scope.get("user"), new.scope.get("site")):
@@ -102,4 +118,4 @@ def supersedes(new: Knowledge, stored: Knowledge) -> bool:
     return False
 
 
-__all__ = ["VALUE_TOLERANCE", "Widening", "agreement", "is_narrow", "same_effect", "scope_key", "supersedes"]
+__all__ = ["VALUE_TOLERANCE", "Widening", "agreement", "covers", "is_narrow", "same_effect", "scope_key", "supersedes"]

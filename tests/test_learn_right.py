@@ -232,3 +232,15 @@ def test_a_suspended_item_is_listed_as_such(tmp_path: Path) -> None:
         for _ in range(2):
             store.record_use(c.item.id, "failure")
         assert store.get(c.item.id).state == "suspended"
+
+
+def test_a_narrow_lesson_a_wide_item_covers_reinforces_it(tmp_path: Path) -> None:
+    with SqliteKnowledgeStore(tmp_path / "kb.sqlite") as store:
+        rule = Knowledge(kind="task", statement="from now on put fruit in the basket",
+                         effect=PreferredContainer("basket", "fruit"), scope={"object_category": "fruit"})
+        (wide,) = commit(store, [], [rule])
+        (again,) = commit(store, [], [_preference("yellow_banana", "banana", "basket")])
+        assert again.change == "reinforced" and again.item.id == wide.item.id
+        assert [k.id for k in store.list(kind="task")] == [wide.item.id]
+        (other,) = commit(store, [], [_preference("yellow_banana", "banana", "bowl")])  # not what the rule says
+        assert other.change == "new"
