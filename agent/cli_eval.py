@@ -8,7 +8,7 @@ from agent.cli import _EXTRA_PARSERS, command
 
 def _parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("eval", help="learning-from-corrections benchmark: rounds with a simulated operator")
-    p.add_argument("--suite", default="smoke", help="smoke (small, for CI) or standard")
+    p.add_argument("--suite", default="smoke", help="smoke (small, for CI), standard, or adversarial (situations that tempt wrong lessons)")
     p.add_argument("--rounds", type=int, help="rounds over the suite (default: the suite's)")
     p.add_argument("--episodes", type=int, help="episodes per scenario and round (default: the suite's)")
     p.add_argument("--robot", default="sim:pybullet", help="sim:pybullet or sim:mujoco")

@@ -77,14 +77,14 @@ def run_episode(spec: EpisodeSpec, robot: str, kb_path: str | None, noise: float
 
     from agent.runner import build_policy
 
-    inst = instance(spec.scenario, spec.phase, spec.seed)
+    inst = instance(spec.scenario, spec.phase, spec.seed, spec.round)
     arm = build_robot(robot, scene=inst.scene, seed=spec.seed, cameras=cameras, image_size=image_size)
     arm.connect()
     bridge = None
     try:
         if spec.use_kb and kb_path:
-            bridge = KnowledgeBridge(SqliteKnowledgeStore(kb_path), operator="simulated operator", defer=True,
-                                     learn=spec.phase == "train")
+            bridge = KnowledgeBridge(SqliteKnowledgeStore(kb_path), operator=inst.operator or "simulated operator",
+                                     user=inst.operator, defer=True, learn=spec.phase == "train")
         pol = build_policy(policy) if isinstance(policy, str) else policy
         # with the operator correcting, it may also object when the agent says it is done
         agent = Agent(arm, pol, config=AgentConfig(max_episode_s=max_s, done_grace_s=1.5 if operator else 0.0),
@@ -105,6 +105,8 @@ def run_episode(spec: EpisodeSpec, robot: str, kb_path: str | None, noise: float
         }
         uses = list(bridge.pending_uses) if bridge else []
         items = list(bridge.pending_items) if bridge else []
+        record["learned"] = [k.statement for k in items]
+        record["false_learned"] = [k.statement for k in items if not inst.acceptable(k)]  # a person would reject these
         return {"record": record, "uses": uses, "items": items}
     finally:
         if bridge is not None:
@@ -189,6 +191,24 @@ def _agg(rs: list[dict[str, Any]]) -> dict[str, Any]:
             "corrections_per_episode": round(sum(r["corrections"] for r in rs) / n, 3) if n else None}
 
 
+def _learning(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Lessons distilled (before the store merges repeats) and the share a person would reject."""
+    learned = sum(len(r.get("learned", [])) for r in rs)
+    false = sum(len(r.get("false_learned", [])) for r in rs)
+    return {"items_learned": learned, "items_false": false, "false_learn_rate": round(false / learned, 4) if learned else 0.0}
+
+
+def _scenario(rs: list[dict[str, Any]], scenario: str) -> dict[str, Any]:
+    mine = [r for r in rs if r["scenario"] == scenario]
+    rounds = sorted({r["round"] for r in mine if r["phase"] == "train"})
+    neg = [r for r in mine if r["phase"] == "negative"]
+    return {"rounds": [_agg([r for r in mine if r["phase"] == "train" and r["round"] == n])["corrections_per_episode"]
+                       for n in rounds],
+            "heldout": _agg([r for r in mine if r["phase"] == "heldout"]),
+            "negative_false_apply": sum(bool(r["knowledge_applied"]) for r in neg),
+            "false_learned": sorted({s for r in mine for s in r.get("false_learned", [])}), **_learning(mine)}
+
+
 def summarize(records: list[dict[str, Any]], cfg: EvalConfig, learned: list[dict[str, Any]]) -> dict[str, Any]:
     def part(use_kb: bool) -> dict[str, Any]:
         rs = [r for r in records if r["knowledge_base"] == use_kb]
@@ -201,6 +221,8 @@ def summarize(records: list[dict[str, Any]], cfg: EvalConfig, learned: list[dict
             "heldout": _agg([r for r in rs if r["phase"] == "heldout"]),
             "negative_controls": {**_agg(neg), "false_apply_rate":
                                   round(sum(bool(r["knowledge_applied"]) for r in neg) / len(neg), 4) if neg else None},
+            "learning": _learning(rs),
+            "scenarios": {sc: _scenario(rs, sc) for sc in dict.fromkeys(r["scenario"] for r in rs)},
         }
 
     with_kb = part(True)
@@ -208,7 +230,7 @@ def summarize(records: list[dict[str, Any]], cfg: EvalConfig, learned: list[dict
         "suite": cfg.suite, "robot": cfg.robot, "rounds_requested": cfg.rounds, "episodes_per_scenario": cfg.episodes,
         "start_seed": cfg.start_seed, "noise": cfg.noise, "episodes": records,
         "rounds": with_kb["rounds"], "heldout": with_kb["heldout"], "negative_controls": with_kb["negative_controls"],
-        "knowledge_base": learned,
+        "learning": with_kb["learning"], "scenarios": with_kb["scenarios"], "knowledge_base": learned,
     }
     if cfg.baseline:
         info["baseline_no_kb"] = part(False)
@@ -218,6 +240,8 @@ def summarize(records: list[dict[str, Any]], cfg: EvalConfig, learned: list[dict
 
 def criteria(info: dict[str, Any]) -> dict[str, Any]:
     """The issue's targets, evaluated on this run."""
+    if info["suite"] == "adversarial":
+        return adversarial_criteria(info)
     rounds = info["rounds"]
     first, last = rounds[0]["corrections_per_episode"], rounds[-1]["corrections_per_episode"]
     c: dict[str, Any] = {
@@ -226,6 +250,7 @@ def criteria(info: dict[str, Any]) -> dict[str, Any]:
         "heldout_corrections_le_30pct_of_first": first > 0 and info["heldout"]["corrections_per_episode"] <= 0.3 * first,
         "negative_controls_false_apply_lt_5pct": (info["negative_controls"]["false_apply_rate"] or 0) < 0.05,
         "fewer_corrections_in_last_round": last < first,
+        "false_learn_le_2pct": info["learning"]["false_learn_rate"] <= 0.02,
     }
     base = info.get("baseline_no_kb")
     if base:
@@ -233,6 +258,30 @@ def criteria(info: dict[str, Any]) -> dict[str, Any]:
         c["negative_controls_keep_success"] = info["negative_controls"]["success_rate"] >= base["negative_controls"]["success_rate"]
         c["baseline_shows_no_such_drop"] = b_first > 0 and b_last > 0.5 * b_first
     return c
+
+
+def adversarial_criteria(info: dict[str, Any]) -> dict[str, Any]:
+    """What the adversarial suite must show: no wrong lessons, none applied where they do not belong,
+    and the lessons that are right still learned (a revision takes, two operators keep their own,
+    three instances generalise, one instance stays with its instance)."""
+    sc = info["scenarios"]
+
+    def dropped(name: str, to: float = 0.2) -> bool:
+        r = sc[name]["rounds"]
+        return r[0] > 0 and r[-1] <= to * r[0]
+
+    return {
+        "false_learn_le_2pct": info["learning"]["false_learn_rate"] <= 0.02,
+        "negative_controls_false_apply_le_2pct": (info["negative_controls"]["false_apply_rate"] or 0) <= 0.02,
+        "nothing_learned_from_late_nudges_failed_episodes_or_one_offs":
+            all(sc[n]["items_learned"] == 0 for n in ("late_nudge", "instead_failed", "one_off") if n in sc),
+        "a_revoked_preference_is_replaced": "revoked" not in sc or sc["revoked"]["rounds"][-1] == 0,
+        "two_operators_keep_their_own": "two_operators" not in sc or dropped("two_operators"),
+        "three_instances_generalise": "jug_thrice" not in sc or
+            sc["jug_thrice"]["heldout"]["corrections_per_episode"] <= 0.3 * sc["jug_thrice"]["rounds"][0],
+        "one_instance_stays_with_it": "block_once" not in sc or
+            (dropped("block_once") and sc["block_once"]["negative_false_apply"] == 0),
+    }
 
 
 def plot(info: dict[str, Any], path: Path) -> None:
@@ -281,6 +330,14 @@ def report(info: dict[str, Any]) -> str:
     lines.append(f"| held-out | {h['episodes']} | {100 * h['success_rate']:.0f}% | {h['corrections_per_episode']:.2f} |")
     lines.append(f"| negative controls | {n['episodes']} | {100 * n['success_rate']:.0f}% | "
                  f"{n['corrections_per_episode']:.2f} (false apply {100 * n['false_apply_rate']:.0f}%) |")
+    learn = info["learning"]
+    lines.append(f"\nLessons distilled: {learn['items_learned']}; a person would reject {learn['items_false']} "
+                 f"(false-learn rate {100 * learn['false_learn_rate']:.1f}%).")
+    lines += ["", "| scenario | corrections per round | held-out corrections | negative false apply | false lessons |",
+              "| --- | --- | --- | --- | --- |"]
+    for sc, v in info["scenarios"].items():
+        lines.append(f"| {sc} | {' / '.join(f'{c:.2f}' for c in v['rounds'])} | {v['heldout']['corrections_per_episode']:.2f} | "
+                     f"{v['negative_false_apply']} | {v['items_false']} of {v['items_learned']} |")
     lines += ["", "## Criteria", ""] + [f"- {'PASS' if v else 'FAIL'}: {k.replace('_', ' ')}" for k, v in info["criteria"].items()]
     lines += ["", "## What the knowledge base learned", ""]
     lines += [f"- [{k['kind']}] {k['statement']} (used {k['uses']}x, {k['successes']} ok, {k['contradictions']} contradicted)"

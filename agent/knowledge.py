@@ -117,6 +117,10 @@ class KnowledgeBridge:
 
         return crop_from_mask(np.asarray(rgb), mask)
 
+    def _mine(self, item: Knowledge) -> bool:
+        """An item scoped to a user (or site) applies to that user only; shared items apply to everyone."""
+        return item.scope.get("user") in (None, self.user) and item.scope.get("site") in (None, self.site)
+
     # ----- retrieval -----
     def step_failed(self, step_index: int) -> None:
         """A step failed with knowledge applied: do not retry it with the same items this episode."""
@@ -133,6 +137,8 @@ class KnowledgeBridge:
         task_vec = None
         for item in self.store.list(kind="task", user=self.user, site=self.site):
             e = item.effect
+            if not self._mine(item) or item.suspended:
+                continue
             if item.scope.get("object") and item.scope["object"] not in names:
                 continue  # a narrow item: only where its own object is
             if isinstance(e, Alias):
@@ -175,7 +181,8 @@ class KnowledgeBridge:
                                           "object": obj.name, "user": self.user, "site": self.site})
         best: dict[str, tuple[tuple[Any, ...], Any]] = {}
         for h in hits:
-            if h.score < self.threshold or h.knowledge.id in self._failed_here or h.knowledge.suspended:
+            if h.score < self.threshold or h.knowledge.id in self._failed_here or h.knowledge.suspended \
+                    or not self._mine(h.knowledge):
                 continue
             e = h.knowledge.effect
             key = e.param if isinstance(e, (ParamChange, GraspOffset)) else e.type

@@ -258,8 +258,9 @@ class RuleDistiller:
         p = c["parsed"]
         statement = (p.get("statement") or c["text"]).strip().lower()
         prov = self._provenance(episode, [c["text"]])
-        m = re.search(r"\b(?:put|place|keep|store|have)\s+(?:the\s+|all\s+(?:the\s+)?|my\s+)?([a-z ]+?)\s+(?:in|into|on)\s+(?:the\s+)?([a-z ]+?)\s*$", statement)
-        if m and category_of(m[1]):
+        rule = _TIME_TAIL.sub("", statement)  # "put fruit in the bowl from now on": the target is the bowl
+        m = re.search(r"\b(?:put|place|keep|store|have)\s+(?:the\s+|all\s+(?:the\s+)?|my\s+)?([a-z ]+?)\s+(?:in|into|on)\s+(?:the\s+)?([a-z ]+?)\s*$", rule)
+        if m and category_of(m[1]) and category_of(m[2]):
             group = category_of(m[1])
             return [*learned, Knowledge(kind="task", statement=statement,
                                         effect=PreferredContainer(m[2].strip(), applies_to=group),
@@ -275,6 +276,11 @@ class RuleDistiller:
         if about:  # "always grasp jugs like that": what this episode taught about jugs holds for every jug
             return [_widen_now(k, c["text"]) if k in about else k for k in learned]
         return [*learned, Knowledge(kind="task", statement=statement, effect=Note(), scope={}, provenance=prov)]
+
+
+# when-phrases that end a stated rule ("... from now on"): not part of what it names
+_TIME_TAIL = re.compile(r"(?:,?\s+(?:from now on|from here on|from now|in (?:the )?future|next time|by default|going forward|"
+                        r"every time|each time|always|please|thanks|thank you))+\s*$")
 
 
 def _during(c: dict[str, Any], step: dict[str, Any]) -> bool:

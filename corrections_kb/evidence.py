@@ -109,8 +109,12 @@ def supersedes(new: Knowledge, stored: Knowledge) -> bool:
         return False
     en, es = new.effect, stored.effect
     if isinstance(en, PreferredContainer) and isinstance(es, PreferredContainer):
-        same_things = en.applies_to == es.applies_to and stored.scope.get("object") == new.scope.get("object")
-        return same_things and en.target != es.target
+        if en.target == es.target:
+            return False
+        if is_narrow(new):  # an exception for one instance revises only what was said about that instance
+            return stored.scope.get("object") == new.scope.get("object") and en.applies_to == es.applies_to
+        # a rule for a kind revises what was said about that kind and about its instances
+        return es.applies_to == en.applies_to or (es.applies_to is not None and group_of(es.applies_to) == en.applies_to)
     if isinstance(en, Order) and isinstance(es, Order):
         return en.then == es.then and en.first != es.first and stored.scope.get("task") == new.scope.get("task")
     if isinstance(en, Alias) and isinstance(es, Alias):

@@ -30,6 +30,12 @@ WRONG_TARGET = ("no, put it in the {t} instead", "not there, the {t}", "put it i
                 "no no, in the {t} instead")
 PREFER = ("I'd rather have the {g} in the {t}", "always put {g} in the {t}", "{g} goes in the {t}, please remember",
           "from now on put {g} in the {t}")
+REVISE = ("actually, put {g} in the {t} from now on", "actually, {g} goes in the {t} from now on",
+          "I changed my mind: always put {g} in the {t}")
+ONE_OFF = ("just this once, put it in the {t} instead", "only this time, put it in the {t} instead",
+           "this time only, put it in the {t} instead")
+SKIP = ("skip that", "never mind, skip it", "forget it, skip that")
+LATE_NUDGE = ("a bit to the left", "a little to the right", "a bit more forward")
 MEANT = ("no, I meant the {m}", "not that one, the {m}", "I meant the {m}", "wrong one, the {m}")
 MISSING = ("pick up the {c}", "grab the {c}", "get the {c}")  # a plain instruction, as YAY operators give
 ORDER = ("do the {a} first", "the {a} before the {b}", "first the {a}", "do the {a} before the {b}")
@@ -118,6 +124,7 @@ class PreferredContainer(Intent):
     group: str = "fruit"
     container: str = "basket"
     teach: bool = True  # also state the preference once, as a person teaching would
+    revise: bool = False  # it used to want something else: say so ("actually, ... from now on")
 
     def __post_init__(self) -> None:
         self.name = self.name or f"{self.group} goes in the {self.container}"
@@ -141,7 +148,7 @@ class PreferredContainer(Intent):
             self._said = True
             out = [op.pick(WRONG_TARGET).format(t=self.container)]
             if self.teach:
-                out.append(op.pick(PREFER).format(g=self.group, t=self.container))
+                out.append(op.pick(REVISE if self.revise else PREFER).format(g=self.group, t=self.container))
             return out
         return None
 
@@ -229,6 +236,84 @@ class Order(Intent):
             if o.attributes.get("graspable") and o.category not in self.placed and op.moved(o) \
                     and any(inside(o, c) for c in containers):
                 self.placed.append(o.category)
+
+
+@dataclass
+class OneOff(Intent):
+    """This time only, what is placed goes in `container`: it says so, and that it is an exception."""
+
+    container: str = "plate"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"just this once, the {self.container}"
+        self._said = False
+
+    def reset(self) -> None:
+        self._said = False
+
+    def watch(self, op: "SimulatedOperator", t: float, instruction: str, stopped: bool) -> list[str] | None:
+        m = re.match(r"put it (?:in|on) the (.+)$", instruction)
+        target = match_objects(m[1], op.objects()) if m else []
+        if self._said or op.held() is None or not target or target[0].category == self.container:
+            return None
+        self._said = True
+        return [op.pick(ONE_OFF).format(t=self.container)]
+
+
+@dataclass
+class InsteadThenSkip(Intent):
+    """Sends what is carried to `container` instead, then changes its mind and skips it: the episode fails."""
+
+    container: str = "basket"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"the {self.container} instead, then skip"
+        self._state = "watch"
+
+    def reset(self) -> None:
+        self._state = "watch"
+
+    def watch(self, op: "SimulatedOperator", t: float, instruction: str, stopped: bool) -> list[str] | None:
+        m = re.match(r"put it (?:in|on) the (.+)$", instruction)
+        target = match_objects(m[1], op.objects()) if m else []
+        if not target or op.held() is None:
+            return None
+        if self._state == "watch" and target[0].category != self.container:
+            self._state = "instead"
+            return [op.pick(WRONG_TARGET).format(t=self.container)]
+        if self._state == "instead" and target[0].category == self.container:
+            self._state = "skipped"
+            return [op.pick(SKIP)]
+        return None
+
+
+@dataclass
+class LateNudge(Intent):
+    """Nudges the gripper once after it has closed on an object of `category` and is lifting it
+    (a correction of the path, nothing about how to grasp)."""
+
+    category: str = "block"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"a nudge while lifting the {self.category}"
+        self._state = "watch"
+
+    def reset(self) -> None:
+        self._state = "watch"
+
+    def watch(self, op: "SimulatedOperator", t: float, instruction: str, stopped: bool) -> list[str] | None:
+        held = op.held()
+        lifting = instruction.startswith("pick up") and held is not None and held.category == self.category
+        if self._state == "watch" and lifting and not stopped:
+            self._state = "stopping"
+            return [op.pick(STOP)]
+        if self._state == "stopping" and stopped:
+            self._state = "nudged"
+            return [op.pick(LATE_NUDGE)]
+        if self._state == "nudged" and stopped and op.settled():
+            self._state = "done"
+            return [op.pick(RESUME)]
+        return None
 
 
 @dataclass
@@ -362,4 +447,5 @@ class SimulatedOperator:
         return None
 
 
-__all__ = ["Alias", "GraspPoint", "Intent", "OperatorConfig", "Order", "PreferredContainer", "SimulatedOperator"]
+__all__ = ["Alias", "GraspPoint", "InsteadThenSkip", "Intent", "LateNudge", "OneOff", "OperatorConfig", "Order",
+           "PreferredContainer", "SimulatedOperator"]

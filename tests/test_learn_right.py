@@ -244,3 +244,32 @@ def test_a_narrow_lesson_a_wide_item_covers_reinforces_it(tmp_path: Path) -> Non
         assert [k.id for k in store.list(kind="task")] == [wide.item.id]
         (other,) = commit(store, [], [_preference("yellow_banana", "banana", "bowl")])  # not what the rule says
         assert other.change == "new"
+
+
+def test_a_revised_rule_also_replaces_what_was_said_about_its_instances(tmp_path: Path) -> None:
+    with SqliteKnowledgeStore(tmp_path / "kb.sqlite") as store:
+        (apple,) = commit(store, [], [_preference("red_apple", "apple", "basket")])
+        (block,) = commit(store, [], [Knowledge(kind="task", statement="put the red block in the basket",
+                                                effect=PreferredContainer("basket", "block"),
+                                                scope={"object_category": "block", "object": "red_block"})])
+        rule = Knowledge(kind="task", statement="actually, put fruit in the bowl from now on",
+                         effect=PreferredContainer("bowl", "fruit"), scope={"object_category": "fruit"})
+        (new,) = commit(store, [], [rule])
+        assert new.superseded == (apple.item.id,)  # about fruit: replaced; about the block: untouched
+        assert store.get(block.item.id).active
+
+
+def test_lessons_of_one_operator_do_not_reach_another_or_the_shared_runs(tmp_path: Path) -> None:
+    from robot.types import SceneObject
+    import numpy as np
+
+    store = SqliteKnowledgeStore(tmp_path / "kb.sqlite")
+    commit(store, [], [Knowledge(kind="task", statement="always put fruit in the bowl", effect=PreferredContainer("bowl", "fruit"),
+                                 scope={"object_category": "fruit", "user": "bob"})])
+    apple = SceneObject("red_apple", "apple", "red", np.zeros(3), np.array([0, 0, 0, 1.0]), np.ones(3) * 0.06,
+                        attributes={"group": "fruit"})
+    assert [k.statement for k in KnowledgeBridge(store, user="bob").for_task("put away the apple", [apple])] == \
+        ["always put fruit in the bowl"]
+    assert KnowledgeBridge(store, user="ann").for_task("put away the apple", [apple]) == []
+    assert KnowledgeBridge(store).for_task("put away the apple", [apple]) == []  # no operator named: shared items only
+    store.close()
