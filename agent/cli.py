@@ -1,4 +1,9 @@
-"""The `corrigo` command line. User mistakes give one line on stderr and exit code 2."""
+"""The `corrigo` command line. User mistakes give one line on stderr and exit code 2.
+
+An episode's outcome sets the exit code of `run` (agent.episode.EXIT_CODES): 0 succeeded (or
+ran to its end with nothing to check: free motion), 1 failed, 2 refused (the task was not
+started: it did not ground, named an unknown object, the policy refused), like a user mistake.
+"""
 from __future__ import annotations
 
 import argparse
@@ -119,6 +124,7 @@ def _load_extensions() -> None:
 # ----- commands -----
 @command("demo")
 def cmd_demo(args: argparse.Namespace) -> int:
+    from agent.episode import SUCCEEDED
     from agent.events import print_events
     from agent.loop import summarize
     from agent.runner import build_policy, build_robot, make_agent, text_task
@@ -130,19 +136,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         agent = make_agent(robot, build_policy("rule_based"), on_event=print_events, max_episode_s=60.0)
         for t, text in DEMO_CORRECTIONS:
             agent.schedule(t, text)
-        result = agent.run(setup.description, setup.success)
+        result = agent.run(setup.description, setup.success, goal=setup.goal)
     print("\n" + summarize(result))
     for c in result.corrections:
         lat = f" [{c.latency_s * 1000:.1f} ms]" if c.latency_s is not None else ""
         print(f"  {c.t:5.2f}s  {c.text!r:32} -> {c.parsed['kind']:8} {c.reply}{lat}")
     learned_ok = _demo_learning(args)
-    return 0 if result.success and learned_ok else 1
+    return 0 if result.outcome.word == SUCCEEDED and learned_ok else 1
 
 
 def _demo_learning(args: argparse.Namespace) -> bool:
     """Part 2: a correction is needed once. Uses a throwaway knowledge base."""
     import tempfile
 
+    from agent.episode import SUCCEEDED
     from agent.events import print_events
     from agent.knowledge import KnowledgeBridge
     from agent.loop import Agent, AgentConfig
@@ -152,7 +159,6 @@ def _demo_learning(args: argparse.Namespace) -> bool:
     from policies import RuleBasedPolicy
     from sim.operator import GraspPoint, OperatorConfig, SimulatedOperator
     from sim.scene import scene_from_dict
-    from sim.tasks import inside
 
     print("\ncorrigo demo, part 2: a correction is needed once. The jug is too wide to grasp except by its\n"
           "handle. A simulated operator corrects the first grasp; the second time, the jug stands elsewhere.\n")
@@ -169,10 +175,9 @@ def _demo_learning(args: argparse.Namespace) -> bool:
                               knowledge=kb)
                 if n == 1:
                     attach_operator(agent, SimulatedOperator(robot, [GraspPoint(category="jug")], OperatorConfig(seed=1)))
-                result = agent.run("put the jug in the basket",
-                                   success=lambda: inside(robot.scene_objects()[0], robot.scene_objects()[1]))
-                done = bool(result.success)
-            print(f"    jug in the basket: {'yes' if done else 'no'}; operator corrections: {len(result.corrections)}")
+                result = agent.run("put the jug in the basket")
+                done = result.outcome.word == SUCCEEDED
+            print(f"    {result.outcome}; operator corrections: {len(result.corrections)}")
             ok = ok and done
         kb.close()
     return ok
@@ -180,6 +185,7 @@ def _demo_learning(args: argparse.Namespace) -> bool:
 
 @command("run")
 def cmd_run(args: argparse.Namespace) -> int:
+    from agent.episode import EXIT_CODES, REFUSED
     from agent.loop import summarize
     from agent.runner import build_policy, build_robot, env_task, load_corrections_file, make_agent, text_task
     from console.terminal import TerminalConsole
@@ -215,14 +221,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if interactive:
             console.start_reader()
         try:
-            result = agent.run(setup.description, setup.success)
+            result = agent.run(setup.description, setup.success, goal=setup.goal)
         finally:
             if recorder is not None:
                 recorder.close()
             if knowledge is not None and hasattr(knowledge, "close"):
                 knowledge.close()
     print(summarize(result), flush=True)
-    return 0 if result.success or result.success is None and result.done_reason == "task complete" else 1
+    if result.outcome.word == REFUSED:
+        print(f"corrigo: refused: {result.outcome.reason}", file=sys.stderr)
+    return EXIT_CODES[result.outcome.word]
 
 
 def _open_kb(spec: str | None, **kwargs: object) -> object | None:

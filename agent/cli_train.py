@@ -171,6 +171,7 @@ def run_episodes(policy: Any, envs: list[str], start_seed: int, episodes: int, *
                 t0 = time.perf_counter()
                 result = agent.run(text, lambda: inst.is_success(robot.scene_objects()))  # type: ignore[attr-defined]
                 row = {"env": env, "task": task.name, "seed": seed, "text": text, "success": bool(result.success),
+                       "outcome": result.outcome.word, "outcome_reason": result.outcome.reason,
                        "corrections": len(result.corrections), "steps": len(result.steps),
                        "instructions": [s.instruction for s in result.steps], "done_reason": result.done_reason,
                        "sim_s": round(result.duration_s, 2), "wall_s": round(time.perf_counter() - t0, 2)}
@@ -188,23 +189,28 @@ def run_episodes(policy: Any, envs: list[str], start_seed: int, episodes: int, *
 
 
 def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    from agent.eval import outcome_counts
+
     per: dict[str, dict[str, Any]] = {}
     for r in rows:
         d = per.setdefault(r["task"], {"episodes": 0, "successes": 0})
         d["episodes"] += 1
         d["successes"] += int(r["success"])
-    for d in per.values():
+    for name, d in per.items():
         d["pc_success"] = 100.0 * d["successes"] / d["episodes"]
+        d["outcomes"] = outcome_counts([r for r in rows if r["task"] == name])
     n = len(rows)
     return {"per_task": per, "episodes": n, "successes": sum(r["success"] for r in rows),
-            "pc_success": 100.0 * sum(r["success"] for r in rows) / n if n else 0.0}
+            "pc_success": 100.0 * sum(r["success"] for r in rows) / n if n else 0.0, "outcomes": outcome_counts(rows)}
 
 
 def print_summary(title: str, agg: dict[str, Any]) -> None:
+    from agent.eval import say_outcomes
+
     print(title)
-    for name, d in agg["per_task"].items():
-        print(f"  {name:14} {d['successes']:3d}/{d['episodes']:<3d} {d['pc_success']:5.1f}%")
-    print(f"  {'all':14} {agg['successes']:3d}/{agg['episodes']:<3d} {agg['pc_success']:5.1f}%", flush=True)
+    for name, d in [*agg["per_task"].items(), ("all", agg)]:
+        print(f"  {name:14} {d['successes']:3d}/{d['episodes']:<3d} {d['pc_success']:5.1f}%  ({say_outcomes(d['outcomes'])})",
+              flush=True)
 
 
 def run_suite_episodes(policy: Any, suite: str, phase: str, start_seed: int, episodes: int, *, robot_spec: str,
@@ -240,7 +246,8 @@ def run_suite_episodes(policy: Any, suite: str, phase: str, start_seed: int, epi
                 rec = run_episode(spec, robot_spec, None, 0.0, max_time, policy=pol, operator=operator,
                                   recorder=recorder, cameras=cams, image_size=size)["record"]
                 rows.append({"env": f"suite:{suite}", "task": name, "seed": seed, "text": rec["task"],
-                             "success": rec["success"], "corrections": rec["corrections"], "steps": len(rec["steps"]),
+                             "success": rec["success"], "outcome": rec["outcome"], "outcome_reason": rec["outcome_reason"],
+                             "corrections": rec["corrections"], "steps": len(rec["steps"]),
                              "instructions": rec["steps"], "done_reason": rec["done_reason"], "sim_s": rec["duration_s"],
                              "wall_s": rec["wall_s"]})
         finally:

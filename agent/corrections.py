@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from agent.effects import (
+    ChangeGoal,
     EditPlan,
     Effect,
     Enqueue,
@@ -31,6 +32,7 @@ from agent.effects import (
     Shift,
 )
 from agent.episode import EpisodeView
+from agent.goal import Goal, primary_object, to_come
 from corrections_kb.types import Correction
 from policies.base import PlanEdit
 from robot.describe import AmbiguousObjectError, UnknownObjectError, match_objects, parse_description, resolve, short_name
@@ -108,6 +110,31 @@ class _Handler:
 
     def _render(self, call: SkillCall) -> str:
         return self.library.render(call)
+
+    def _changed_goal(self, change: Callable[[Goal, frozenset[str]], Goal]) -> Goal | None:
+        """The goal after `change` to the placements still to come; None when there is none or it stays."""
+        goal = self.v.goal
+        if goal is None:
+            return None
+        calls = [c for c in (self.v.current, *self.v.pending, *self.v.remaining) if c is not None]
+        new = change(goal, to_come(calls, self.v.held, self.v.objects, self.lex))
+        return new if new != goal else None
+
+    def _instruction_goal(self, call: SkillCall) -> Goal | None:
+        """The goal after a typed instruction that replaces the running step of the task (same role, other object)."""
+        cur = self.v.current
+        if cur is None:
+            return None
+        role, new_role = self.lex.role_of(cur.skill), self.lex.role_of(call.skill)
+        old = primary_object(cur, self.v.objects, self.lex)
+        new = primary_object(call, self.v.objects, self.lex)
+        if old is None or new is None:
+            return None
+        if role == new_role and role in ("acquire", "deliver") and old.name != new.name:
+            return self._changed_goal(lambda g, come: g.replace_object(old.name, new, come))
+        if {role, new_role} == {"open_container", "close_container"} and old.name == new.name:
+            return self._changed_goal(lambda g, _: g.set_state(new.name, "open" if new_role == "open_container" else "closed"))
+        return None
 
     # ----- kinds -----
     def on_stop(self, c: Correction) -> list[Effect]:
@@ -222,12 +249,14 @@ class _Handler:
         except (UnknownObjectError, AmbiguousObjectError) as e:
             return [Say(str(e), applied=False)]
         new_name = short_name(new_obj, objects)
+        goal = self._changed_goal(lambda g, come: g.replace_object(old_obj.name, new_obj, come)) if old_obj else None
+        goal_effects = _goal_effects(goal)
         running = self.v.current
         if running is not None and slot in running.args:
             fixed = SkillCall(running.skill, {**running.args, slot: new_name})
             return [Retarget(old, new_name, slot), *self._interrupt(f"operator meant the {new_name}", requeue=fixed),
-                    Say(f"ok, the {new_name}: {self._render(fixed)}")]
-        return [Retarget(old, new_name, slot, reply=f"ok, the {new_name} ({{n}} remaining step{{s}} changed)")]
+                    *goal_effects, Say(f"ok, the {new_name}: {self._render(fixed)}")]
+        return [Retarget(old, new_name, slot, reply=f"ok, the {new_name} ({{n}} remaining step{{s}} changed)"), *goal_effects]
 
     def on_plan(self, c: Correction) -> list[Effect]:
         cur = self.v.current
@@ -258,12 +287,14 @@ class _Handler:
             except (UnknownObjectError, AmbiguousObjectError) as e:
                 return [Say(str(e), applied=False)]
             name = short_name(new, list(self.v.objects))
-            effects = [EditPlan(PlanEdit("replace", target=name), say=True)]
+            goal = self._changed_goal(lambda g, come: g.retarget(new, come))
+            effects = [EditPlan(PlanEdit("replace", target=name), say=True, goal=goal)]
             if self._is(cur, "deliver") and cur is not None:
                 slot = self.lex.primary_slot(cur.skill) or "target"
                 moved = SkillCall(cur.skill, {**cur.args, slot: name})
+                # the running step carries the held object there, whatever the policy does with its plan
                 effects += [*self._interrupt(f"operator wants it in the {name}", requeue=moved),
-                            Say(f"putting it in the {name} instead")]
+                            *_goal_effects(goal), Say(f"putting it in the {name} instead")]
             return effects
         return [Say("I did not get how to change the plan", applied=False)]
 
@@ -327,7 +358,12 @@ class _Handler:
                     resolve(call.args[slot], self.v.objects)
                 except (UnknownObjectError, AmbiguousObjectError) as e:
                     return [Say(str(e), applied=False)]
-        return [*self._interrupt("operator gave a new instruction", then=[call]), Say(f"ok: {self._render(call)}")]
+        return [*self._interrupt("operator gave a new instruction", then=[call]), *_goal_effects(self._instruction_goal(call)),
+                Say(f"ok: {self._render(call)}")]
+
+
+def _goal_effects(goal: Goal | None) -> list[Effect]:
+    return [ChangeGoal(goal)] if goal is not None else []
 
 
 def _meant(c: Correction, old: str, old_obj: Any, objects: list[Any]) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Union
 
+from agent.goal import Goal
 from policies.base import PlanEdit
 from skills.base import SkillCall
 
@@ -98,11 +99,20 @@ class EditPlan:
     `say`: the policy's answer becomes the reply. When the policy refuses (PolicyError):
     with `otherwise`, the rest of the effects are dropped and `otherwise` carried out
     instead; without it, a `say` edit makes the refusal the reply (not applied).
+    `goal`: the episode's goal once the policy has accepted the edit.
     """
 
     edit: PlanEdit
     say: bool = False
     otherwise: tuple["Effect", ...] | None = None
+    goal: Goal | None = None
+
+
+@dataclass(frozen=True)
+class ChangeGoal:
+    """The correction changed what the task is: success is judged against `goal` from now on."""
+
+    goal: Goal
 
 
 @dataclass(frozen=True)
@@ -121,4 +131,4 @@ class MarkIntervention:
 
 
 Effect = Union[Say, Hold, Resume, Shift, RememberDirection, RunNudge, Rescale, Interrupt, Enqueue, Retarget, EditPlan, SetParam,
-               MarkIntervention]
+               MarkIntervention, ChangeGoal]

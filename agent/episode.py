@@ -1,6 +1,6 @@
 """What an episode is doing (`EpisodeState`), what the correction handler sees of it
-(`EpisodeView`), and what is kept of it (`StepRecord`, `CorrectionRecord`, `EpisodeResult`,
-`EpisodeLog`).
+(`EpisodeView`), how it ended (`Outcome`), and what is kept of it (`StepRecord`,
+`CorrectionRecord`, `EpisodeResult`, `EpisodeLog`).
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.goal import Goal
 from robot.lexicon import Lexicon
 from robot.types import SceneObject
 from skills.base import SkillCall, SkillContext
@@ -51,6 +52,25 @@ class StepRecord:
     phase: str | None = None  # the phase the skill was in when it ended
 
 
+# The one outcome vocabulary (loop, CLI, recorder, eval). "unknown": the episode ran to its
+# end but there was nothing to check (free motion) or no scene to check it on.
+SUCCEEDED, FAILED, REFUSED, UNKNOWN = "succeeded", "failed", "refused", "unknown"
+OUTCOMES = (SUCCEEDED, FAILED, REFUSED, UNKNOWN)
+# `corrigo run`: refused (nothing was started) exits like a user mistake
+EXIT_CODES: dict[str, int] = {SUCCEEDED: 0, UNKNOWN: 0, FAILED: 1, REFUSED: 2}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an episode ended, in the one vocabulary, and why."""
+
+    word: str  # one of OUTCOMES
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.word} ({self.reason})" if self.reason else self.word
+
+
 @dataclass
 class EpisodeResult:
     task: str
@@ -61,6 +81,10 @@ class EpisodeResult:
     duration_s: float
     ticks: int
     knowledge_applied: list[dict[str, Any]] = field(default_factory=list)
+    outcome: Outcome = Outcome(UNKNOWN)
+    goal: dict[str, Any] | None = None  # the task's own goal (Goal.to_dict), None when it moves nothing
+    corrected_goal: dict[str, Any] | None = None  # the goal at the end, after corrections
+    goal_changes: list[dict[str, Any]] = field(default_factory=list)  # {t, utterance, goal} per correction that changed it
 
 
 @dataclass
@@ -79,6 +103,7 @@ class EpisodeState:
     episode_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # skill -> param -> value (live corrections)
     intervening: bool = False  # the current step has been shaped by the operator
     last_motion: np.ndarray | None = None  # direction of the last nudge ("a bit more")
+    goal: Goal | None = None  # what the task asks for, as corrected so far
 
 
 @dataclass(frozen=True)
@@ -96,6 +121,7 @@ class EpisodeView:
     speed_scale: float = 1.0
     last_motion: tuple[float, float, float] | None = None
     phase: str | None = None
+    goal: Goal | None = None  # the episode's goal as corrected so far
 
 
 @dataclass

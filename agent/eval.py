@@ -98,6 +98,7 @@ def run_episode(spec: EpisodeSpec, robot: str, kb_path: str | None, noise: float
         record = {
             "index": spec.index, "seed": spec.seed, "task": inst.task, "scenario": spec.scenario, "phase": spec.phase,
             "round": spec.round, "knowledge_base": spec.use_kb, "success": bool(success),
+            "outcome": result.outcome.word, "outcome_reason": result.outcome.reason,
             "corrections": len(result.corrections), "utterances": [c.text for c in result.corrections],
             "knowledge_applied": [k["statement"] for k in result.knowledge_applied],
             "duration_s": round(result.duration_s, 2), "wall_s": round(time.perf_counter() - t0, 2),
@@ -121,7 +122,7 @@ def _run_all(specs: list[EpisodeSpec], cfg: EvalConfig, kb_path: str | None, poo
         res = futures[i].result() if futures else run_episode(s, cfg.robot, kb_path, cfg.noise, cfg.max_episode_s)
         out.append(res)
         r = res["record"]
-        bar.set_postfix_str(f"{r['phase']} r{r['round']} {r['scenario']}: {'ok' if r['success'] else 'FAIL'}, {r['corrections']} corr")
+        bar.set_postfix_str(f"{r['phase']} r{r['round']} {r['scenario']}: {r['outcome']}, {r['corrections']} corr")
         bar.update(1)
     return out
 
@@ -188,7 +189,23 @@ def run_suite(cfg: EvalConfig) -> dict[str, Any]:
 def _agg(rs: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(rs)
     return {"episodes": n, "success_rate": round(sum(r["success"] for r in rs) / n, 4) if n else None,
-            "corrections_per_episode": round(sum(r["corrections"] for r in rs) / n, 3) if n else None}
+            "corrections_per_episode": round(sum(r["corrections"] for r in rs) / n, 3) if n else None,
+            "outcomes": outcome_counts(rs)}
+
+
+def outcome_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How many episodes ended each way (rows without an outcome count by their success)."""
+    from agent.episode import FAILED, OUTCOMES, SUCCEEDED
+
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for r in rows:
+        counts[r.get("outcome") or (SUCCEEDED if r["success"] else FAILED)] += 1
+    return counts
+
+
+def say_outcomes(counts: dict[str, int]) -> str:
+    """'9 succeeded, 1 failed' (outcomes that did not happen are left out)."""
+    return ", ".join(f"{n} {word}" for word, n in counts.items() if n) or "no episodes"
 
 
 def _learning(rs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -330,6 +347,8 @@ def report(info: dict[str, Any]) -> str:
     lines.append(f"| held-out | {h['episodes']} | {100 * h['success_rate']:.0f}% | {h['corrections_per_episode']:.2f} |")
     lines.append(f"| negative controls | {n['episodes']} | {100 * n['success_rate']:.0f}% | "
                  f"{n['corrections_per_episode']:.2f} (false apply {100 * n['false_apply_rate']:.0f}%) |")
+    lines += ["", "Outcomes, with the knowledge base: " + say_outcomes(outcome_counts(
+        [r for r in info["episodes"] if r["knowledge_base"]]))]
     learn = info["learning"]
     lines.append(f"\nLessons distilled: {learn['items_learned']}; a person would reject {learn['items_false']} "
                  f"(false-learn rate {100 * learn['false_learn_rate']:.1f}%).")

@@ -17,6 +17,7 @@ import numpy as np
 
 from agent.corrections import HandlerConfig, describe_context, handle
 from agent.effects import (
+    ChangeGoal,
     EditPlan,
     Effect,
     Enqueue,
@@ -33,22 +34,28 @@ from agent.effects import (
     Shift,
 )
 from agent.episode import (
+    FAILED,
+    REFUSED,
+    SUCCEEDED,
+    UNKNOWN,
     CorrectionRecord,
     EpisodeLog,
     EpisodeResult,
     EpisodeState,
     EpisodeView,
+    Outcome,
     StepRecord,
     new_episode_id,
 )
 from agent.events import Event, EventSink
+from agent.goal import Goal, ground_goal
 from corrections_kb.parser import ParserConfig, parse
 from corrections_kb.types import Correction
 from policies.base import Done, HighLevelPolicy, PolicyError, Step
 from robot.describe import resolve
 from robot.errors import CorrigoError
 from robot.lexicon import Lexicon
-from robot.robot import Robot
+from robot.robot import Robot, SceneProvider
 from robot.types import SceneObject
 from skills.base import ActionGen, SkillCall, SkillContext, SkillOutcome, set_param
 from skills.library import SkillLibrary, default_library
@@ -183,6 +190,9 @@ class Agent:
         self._awaiting_latency: list[tuple[CorrectionRecord, float]] = []
         self._deadline = time.perf_counter()
         self._observation: dict[str, Any] = {}
+        self.original_goal: Goal | None = None  # the task's own goal; `state.goal` is the corrected one
+        self.goal_changes: list[dict[str, Any]] = []
+        self._goal_changed = False  # set by _apply, recorded with the utterance by correct()
 
     def emit(self, kind: str, text: str, **data: Any) -> None:
         if kind == "reply":
@@ -190,7 +200,14 @@ class Agent:
         self.on_event(Event(kind, text, self.state.t, data))
 
     # ----- the episode -----
-    def run(self, task: str, success: Callable[[], bool | None] | None = None, episode_id: str | None = None) -> EpisodeResult:
+    def run(self, task: str, success: Callable[[], bool | None] | None = None, episode_id: str | None = None, *,
+            goal: Goal | None = None) -> EpisodeResult:
+        """Run one episode of `task`.
+
+        Success is judged against the episode's goal (`goal`, else grounded from the task
+        sentence) as corrections leave it; a given `success` check (a benchmark's) is used
+        instead unless a correction changed the goal.
+        """
         self._reset_episode_state()
         st = self.state
         self.task = task
@@ -203,7 +220,7 @@ class Agent:
             except CorrigoError:
                 objects = []
             self.recorder.start_episode(task, {"policy": self.policy.version, "robot": self.robot.name, "objects": objects})
-        reason, ok = "time limit reached", False
+        reason, ok, policy_ended = "time limit reached", False, False
         try:
             self._observation = self.robot.get_observation()
             st.ctx.observation = self._observation
@@ -212,6 +229,7 @@ class Agent:
                     self.task_knowledge = self.knowledge.for_task(task, self.objects())
                 except CorrigoError as e:
                     self.emit("error", f"knowledge base: {e}")
+            st.goal = self.original_goal = goal if goal is not None else self._ground_goal(task)
             while st.t < self.config.max_episode_s:
                 self._drain()
                 if st.stopped:
@@ -224,7 +242,7 @@ class Agent:
                     if isinstance(nxt, Done):
                         if self._operator_objects():
                             continue
-                        reason, ok = nxt.reason, nxt.ok
+                        reason, ok, policy_ended = nxt.reason, nxt.ok, True
                         break
                     call, source = nxt, "policy"
                 self._execute(call, source)
@@ -237,18 +255,20 @@ class Agent:
             self.emit("error", str(e))
             self._safe_hold()
         finally:
-            result_success = None
-            if success is not None:
-                try:
-                    result_success = success()
-                except Exception as e:  # a broken success check must not lose the episode
-                    self.emit("error", f"success check failed: {e}")
+            refused = policy_ended and not ok and not self.step_records  # it never started
+            scene = self._scene()
+            result_success, outcome = self._judge(success, reason, ok, refused, scene)
+            goals = {"goal": self.original_goal.to_dict(scene or []) if self.original_goal else None,
+                     "corrected_goal": st.goal.to_dict(scene or []) if st.goal else None,
+                     "goal_changes": list(self.goal_changes)}
             if self.recorder:
                 self.recorder.end_episode(result_success, {"done_reason": reason, "episode_id": self.episode_id,
-                                                           "knowledge_applied": self.knowledge_applied})
-        self.emit("done", f"{reason}; success: {_yes_no(result_success)}", success=result_success)
+                                                           "knowledge_applied": self.knowledge_applied,
+                                                           "outcome": outcome.word, "outcome_reason": outcome.reason,
+                                                           **goals})
+        self.emit("done", str(outcome), success=result_success, outcome=outcome.word, reason=outcome.reason)
         result = EpisodeResult(task, result_success, reason, self.step_records, self.correction_records,
-                               st.t, st.ticks, self.knowledge_applied)
+                               st.t, st.ticks, self.knowledge_applied, outcome, **goals)
         if self.knowledge is not None:
             try:
                 for change in self.knowledge.end_episode(self.episode_log(result)):
@@ -256,6 +276,51 @@ class Agent:
             except CorrigoError as e:  # the episode is kept even when the knowledge base fails
                 self.emit("error", f"knowledge base: {e}")
         return result
+
+    def _ground_goal(self, task: str) -> Goal | None:
+        try:
+            return ground_goal(task, self.objects(), self._observation, self.task_knowledge, self.library)
+        except CorrigoError:
+            return None
+
+    def _scene(self) -> list[SceneObject] | None:
+        """The body's scene, for judging success; None when it cannot report one."""
+        if not isinstance(self.robot, SceneProvider):
+            return None
+        try:
+            return list(self.robot.scene_objects())
+        except CorrigoError:
+            return None
+
+    def _judge(self, success: Callable[[], bool | None] | None, reason: str, ended_ok: bool, refused: bool,
+               scene: list[SceneObject] | None) -> tuple[bool | None, Outcome]:
+        """Success and outcome: against the corrected goal when a correction changed it, else the task's own check."""
+        goal = self.state.goal
+        if refused:
+            return None, Outcome(REFUSED, reason)
+        why = [] if ended_ok else [reason]
+        unmet = goal.unmet(scene) if goal is not None and scene is not None else None  # also explains a given check
+        if success is not None and goal == self.original_goal:
+            try:
+                ok = success()
+            except Exception as e:  # a broken success check must not lose the episode
+                self.emit("error", f"success check failed: {e}")
+                ok = None
+            if ok:
+                return True, Outcome(SUCCEEDED, goal.describe(scene, holds=True) if goal and scene and unmet == []
+                                     else "its success check passed")
+            if ok is not None:
+                return False, Outcome(FAILED, "; ".join(why + (unmet or ["its success check did not pass"])))
+        if goal is not None and scene is not None and unmet is not None:
+            if unmet:
+                return False, Outcome(FAILED, "; ".join(why + unmet))
+            return True, Outcome(SUCCEEDED, goal.describe(scene, holds=True))
+        if not ended_ok:
+            return None, Outcome(FAILED, reason)
+        # the policy's word ("task complete") is all there is
+        if goal is None:
+            return None, Outcome(UNKNOWN, f"{reason}; nothing to check: the task moves nothing")
+        return None, Outcome(UNKNOWN, f"{reason}; nothing to check it on: {self.robot.name} cannot report its scene")
 
     def episode_log(self, result: EpisodeResult) -> EpisodeLog:
         """The ended episode as the knowledge base learns from it."""
@@ -486,7 +551,7 @@ class Agent:
                            params=_params_dict(ctx.params) if st.current is not None else None,
                            episode_params={k: dict(v) for k, v in st.episode_params.items()},
                            speed_scale=ctx.speed_scale, last_motion=last,  # type: ignore[arg-type]
-                           phase=ctx.phase if st.current is not None else None)
+                           phase=ctx.phase if st.current is not None else None, goal=st.goal)
 
     def correct(self, text: str, source: str = "operator") -> CorrectionRecord:
         """Parse, handle and carry out one utterance now; record it and reply."""
@@ -500,7 +565,11 @@ class Agent:
         if shifts:  # what the nudge did, for the distiller (with the phase it came in)
             context["shift"] = [float(sum(e.offset[i] for e in shifts)) for i in range(3)]
             context["yaw"] = float(sum(e.yaw for e in shifts))
+        self._goal_changed = False
         reply, applied = self._apply(effects)
+        if self._goal_changed and self.state.goal is not None:
+            self.goal_changes.append({"t": self.state.t, "utterance": text,
+                                      "goal": self.state.goal.to_dict(view.objects)})
         return self._record_correction(text, c, reply, applied, source, context)
 
     def _apply(self, effects: Sequence[Effect]) -> tuple[str, bool]:
@@ -545,6 +614,10 @@ class Agent:
                     continue
                 if e.say:
                     reply, applied = answer, True
+                if e.goal is not None:
+                    st.goal, self._goal_changed = e.goal, True
+            elif isinstance(e, ChangeGoal):
+                st.goal, self._goal_changed = e.goal, True
             elif isinstance(e, SetParam):
                 if e.live and st.current is not None and st.current.skill == e.skill:
                     set_param(ctx.params, e.param, e.value)
@@ -586,12 +659,12 @@ def _params_dict(params: Any) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(params).items()}
 
 
-def _yes_no(v: bool | None) -> str:
-    return "unknown" if v is None else ("yes" if v else "no")
-
-
 def summarize(result: EpisodeResult) -> str:
+    """One line: the outcome and why, the goal if corrections changed it, and what it took."""
     n_ok = sum(1 for s in result.steps if s.ok)
-    return (f"{result.task!r}: {'SUCCESS' if result.success else ('FAILED' if result.success is False else 'done')} "
-            f"in {result.duration_s:.1f} s sim time, {len(result.steps)} steps ({n_ok} ok), "
-            f"{len(result.corrections)} corrections")
+    goal = ""
+    if result.goal_changes and result.corrected_goal:
+        by = ", ".join(repr(c["utterance"]) for c in result.goal_changes)
+        goal = f"; goal corrected to {result.corrected_goal['text']} by {by}"
+    return (f"{result.task!r}: {result.outcome}{goal}; {result.duration_s:.1f} s sim time, "
+            f"{len(result.steps)} steps ({n_ok} ok), {len(result.corrections)} corrections")

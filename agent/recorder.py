@@ -238,7 +238,8 @@ class EpisodeRecorder:
             "episode_index": idx, "tasks": [task], "length": n,
             "data/chunk_index": chunk, "data/file_index": file,
             "dataset_from_index": start, "dataset_to_index": start + n,
-            "success": success, "complete": complete, "done_reason": str(meta.get("done_reason", "")),
+            "success": success, "outcome": meta.get("outcome"),  # succeeded | failed | refused | unknown; null if cut short
+            "complete": complete, "done_reason": str(meta.get("done_reason", "")),
             "policy": str(meta.get("policy", "")), "robot": str(meta.get("robot", "")),
             "num_corrections": int(sum(len(e) for e in ev)), "num_intervention_frames": int(sum(bool(x) for x in iv)),
             "meta_json": json.dumps(meta, default=str),
@@ -267,6 +268,8 @@ class EpisodeRecorder:
 
     def _write_meta(self) -> None:
         meta = self.root / "meta"
+        for e in self.episodes:  # episodes recorded before the outcome column keep a null one
+            e.setdefault("outcome", None)
         _atomic_write_table(self.root / EPISODES_PATH, pa.Table.from_pylist(self.episodes))
         _atomic_write_table(meta / "tasks.parquet", pa.table({"task_index": list(range(len(self.tasks))), "task": self.tasks}))
         stats: dict[str, Any] = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.events import EventSink
+from agent.goal import Goal, Placement
 from agent.loop import Agent, AgentConfig
 from policies.base import HighLevelPolicy
 from robot.errors import CorrigoError
@@ -16,9 +17,17 @@ from robot.robot import Robot, SceneProvider
 
 @dataclass
 class TaskSetup:
+    """A task for `Agent.run(description, success, goal=goal)`.
+
+    `success` is a benchmark's own check (None: the agent checks the goal); `goal` the
+    placements it asks for (None: the agent grounds them from the sentence, with what the
+    knowledge base knows, e.g. that "cup" means the mug).
+    """
+
     description: str
     success: Callable[[], bool | None] | None
     task_name: str | None = None  # the benchmark task it was recognised as, if any
+    goal: Goal | None = None
 
 
 def build_robot(spec: str, *, scene: str | None = None, seed: int = 0, cameras: tuple[str, ...] = (),
@@ -49,12 +58,19 @@ def env_task(robot: Robot, env: str, seed: int) -> TaskSetup:
     task = get_task(env)
     if not isinstance(robot, SceneProvider):
         raise CorrigoError(f"{robot.name} cannot run benchmark envs (it does not report its scene)")
-    inst = task.instantiate(robot.scene_objects(), seed)
-    return TaskSetup(inst.description, lambda: inst.is_success(robot.scene_objects()), task.name)
+    objects = robot.scene_objects()
+    inst = task.instantiate(objects, seed)
+    goal = Goal(tuple(Placement(rel, target, obj) for rel, obj, target in inst.placements(objects)))
+    return TaskSetup(inst.description, lambda: inst.is_success(robot.scene_objects()), task.name, goal)
 
 
 def text_task(robot: Robot, text: str) -> TaskSetup:
-    """A free-form task sentence; success is checked when it matches a known task phrasing."""
+    """A free-form task sentence: the agent grounds its goal and checks it, or refuses it with
+    the reason (see `Agent.run`).
+
+    A sentence in a benchmark task's phrasing that names an object the scene lacks is a
+    one-line error here already, naming the unknown word.
+    """
     if not text.strip():
         raise CorrigoError("the task is empty; say what to do, e.g. 'put the red block in the blue bowl'")
     if not isinstance(robot, SceneProvider):
@@ -62,9 +78,7 @@ def text_task(robot: Robot, text: str) -> TaskSetup:
     from sim.tasks import task_from_text
 
     inst = task_from_text(text, robot.scene_objects())
-    if inst is None:
-        return TaskSetup(text, None)
-    return TaskSetup(text, lambda: inst.is_success(robot.scene_objects()), inst.task)
+    return TaskSetup(text, None, inst.task if inst is not None else None)
 
 
 def load_corrections_file(path: str | Path) -> list[tuple[float, str]]:
@@ -114,4 +128,4 @@ def run_env_episode(robot_spec: str, env: str, seed: int, *, corrections: list[t
     agent = make_agent(robot, pol, on_event=on_event, max_episode_s=max_episode_s, recorder=recorder, knowledge=knowledge)
     for t, text in corrections or []:
         agent.schedule(t, text)
-    return agent.run(setup.description, setup.success), robot
+    return agent.run(setup.description, setup.success, goal=setup.goal), robot

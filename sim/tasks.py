@@ -46,6 +46,41 @@ def stacked_on(top: SceneObject, bottom: SceneObject) -> bool:
     return abs(dz) < 0.012 and dxy < 0.6 * min(bottom.size[0], bottom.size[1])
 
 
+DRAWER_OPEN_M = 0.10  # pulled out at least this far counts as open
+DRAWER_CLOSED_M = 0.02  # and at most this far as closed
+
+
+def drawer_open(cabinet: SceneObject) -> bool:
+    return cabinet.state.get("drawer_open", 0.0) >= DRAWER_OPEN_M
+
+
+def drawer_closed(cabinet: SceneObject) -> bool:
+    return cabinet.state.get("drawer_open", 0.0) <= DRAWER_CLOSED_M
+
+
+# ----- placements: the final states a task asks for (relation, moved object, target) -----
+RELATIONS = ("in", "on", "open", "closed")
+
+
+def relation_to(target: SceneObject) -> str:
+    """How an object ends up on `target`: "in" a container with walls, "on" a plate or a block."""
+    a = target.attributes
+    if not a.get("container"):
+        return "on"
+    return "on" if a.get("rim_height", math.inf) <= a.get("floor", 0.0) else "in"
+
+
+def placement_holds(relation: str, obj: SceneObject | None, target: SceneObject) -> bool:
+    """Does the placement hold: `obj` in/on `target`, or the `target` drawer open/closed?"""
+    if relation == "open":
+        return drawer_open(target)
+    if relation == "closed":
+        return drawer_closed(target)
+    if obj is None:
+        raise TaskError(f"placement {relation!r} needs an object")
+    return inside(obj, target) if target.attributes.get("container") else stacked_on(obj, target)
+
+
 @dataclass
 class TaskInstance:
     """One task on one laid-out scene: what to say and how to check it."""
@@ -61,6 +96,17 @@ class TaskInstance:
             return bool(self.check(objects))
         except (KeyError, StopIteration):
             return False
+
+    def placements(self, objects: list[SceneObject]) -> list[tuple[str, str | None, str]]:
+        """What this instance asks for, as (relation, moved object, target) scene-object names."""
+        target = _by_name(objects, self.goal["target"])
+        if self.task == "OpenDrawer":
+            return [("open", None, target.name)]
+        if self.goal.get("object") == "fruit":
+            moved = [o.name for o in objects if o.attributes.get("group") == "fruit"]
+        else:
+            moved = [self.goal["object"]]
+        return [(relation_to(target), name, target.name) for name in moved]
 
 
 def _by_name(objects: list[SceneObject], name: str) -> SceneObject:
@@ -118,7 +164,7 @@ class Task:
 
             return all_fruit
         if self.name == "OpenDrawer":
-            return lambda objs: _by_name(objs, goal["target"]).state.get("drawer_open", 0.0) >= 0.10
+            return lambda objs: drawer_open(_by_name(objs, goal["target"]))
         raise TaskError(f"unknown task {self.name}")
 
 

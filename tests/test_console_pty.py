@@ -36,7 +36,7 @@ def test_typed_correction_moves_the_arm_and_the_episode_succeeds(tmp_path: Path)
         child.expect(r"-> put it in the blue bowl")  # the arm is carrying the block now
         child.sendline("move 3 cm to the left")
         child.expect(r"<< shifting 'put it in the blue bowl' 3 cm left")
-        child.expect(r"SUCCESS")
+        child.expect(r"succeeded")  # was "SUCCESS": [learn-right] one outcome vocabulary
         child.expect(pexpect.EOF)
     finally:
         child.close()
@@ -63,7 +63,7 @@ def test_stop_and_continue_typed(tmp_path: Path) -> None:
         child.expect(r"<< sorry, I didn't understand 'asdfgh'")
         child.sendline("continue")
         child.expect(r"<< continuing: pick up the red block")
-        child.expect(r"SUCCESS")
+        child.expect(r"succeeded")  # was "SUCCESS": [learn-right] one outcome vocabulary
         child.expect(pexpect.EOF)
     finally:
         child.close()

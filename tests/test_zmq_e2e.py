@@ -72,7 +72,7 @@ def test_full_task_with_a_live_correction_over_the_network(tmp_path):
         wall = time.perf_counter() - t0
         print(run.stdout[-1500:], run.stderr[-1500:])
         assert run.returncode == 0, run.stderr
-        assert "SUCCESS" in run.stdout and "3 corrections" in run.stdout
+        assert "succeeded" in run.stdout and "3 corrections" in run.stdout  # was "SUCCESS": [learn-right] one outcome vocabulary
         assert "moving 3 cm left" in run.stdout
 
         ep = next(iter(Dataset(tmp_path / "rec").episodes()))
