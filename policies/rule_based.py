@@ -16,6 +16,7 @@ from robot.geometry import quat_conj, rotate
 from robot.types import SceneObject
 from robot.vocab import CATEGORY_WORDS, KIND_GROUP_WORDS
 from policies.base import Done, HighLevelPolicy, PlanEdit, PolicyError, Step
+from skills.arm import held_object
 from skills.base import SkillCall
 from skills.library import SkillLibrary, default_library
 from skills.text import normalize
@@ -57,36 +58,23 @@ def already_in(obj: SceneObject, target: SceneObject) -> bool:
     return bool(np.hypot(local[0], local[1]) < half and 0.0 <= local[2] < target.size[2] + 0.03)
 
 
-def held_object(observation: dict[str, Any], objects: list[SceneObject]) -> SceneObject | None:
-    """The object between the fingers, judged from the gripper state and object poses."""
-    state = observation.get("observation.state")
-    if state is None:
-        return None
-    ee, grip = np.asarray(state[:3], float), float(state[7])
-    if not 0.05 < grip < 0.97:  # open, or closed on nothing
-        return None
-    for o in objects:
-        if o.attributes.get("graspable") and o.position[2] > 0.02:
-            centre = o.position + np.array([0.0, 0.0, float(o.attributes.get("grasp_height", 0.02))])
-            if np.linalg.norm(centre - ee) < 0.04:
-                return o
-    return None
-
-
 class RuleBasedPolicy(HighLevelPolicy):
     """Grounds a task sentence into a plan once, then hands out its steps.
 
     Failed steps are retried by replanning from the perceived scene (at most
-    `max_retries` times per task).
+    `max_retries` times per task). A pick (the `acquire` role) that failed, the
+    policy's or the operator's, is tried `acquire_retries` more times from a fresh
+    approach before anything that was to follow it; then the policy stops and asks.
     """
 
     name = "rule_based"
     version = "rule_based-1"
 
-    def __init__(self, library: SkillLibrary | None = None, max_retries: int = 2) -> None:
+    def __init__(self, library: SkillLibrary | None = None, max_retries: int = 2, acquire_retries: int = 1) -> None:
         self.library = library or default_library()
         self.lexicon = self.library.lexicon()
         self.max_retries = max_retries
+        self.acquire_retries = acquire_retries
         self.reset()
 
     # ----- skills by role -----
@@ -122,6 +110,7 @@ class RuleBasedPolicy(HighLevelPolicy):
         self._target_override: str | None = None
         self._used: list[Any] = []
         self._knowledge: list[Any] = []
+        self._misses: dict[str, list[str]] = {}  # object name -> what each failed pick of it in a row said
 
     # ----- grounding -----
     def ground(self, task: str, objects: list[SceneObject], observation: dict[str, Any] | None = None,
@@ -291,18 +280,49 @@ class RuleBasedPolicy(HighLevelPolicy):
                 task, self.ground(task, objects, observation, self._knowledge), 0, len(history))
             if self._target_override:
                 self._apply_target(self._target_override)
-        new = list(history[self._seen_history :])
+        new = [s for s in history[self._seen_history :] if s.outcome is not None and not s.interrupted]
         self._seen_history = len(history)
-        # Only the policy's own failures trigger a retry; operator steps are the operator's call.
-        failed = [s for s in new if s.source == "policy" and s.outcome is not None and not s.outcome.ok and not s.interrupted]
+        retry: SkillCall | None = None
+        for s in new:
+            if not self._is(s.call, "acquire"):
+                continue
+            asked = self._missed(s, objects)
+            if asked is not None:
+                return asked
+            if not s.outcome.ok and s.source != "policy":
+                retry = s.call
+        # The policy's own failures are retried by replanning; an operator's failed pick by running it again.
+        failed = [s for s in new if s.source == "policy" and not s.outcome.ok]
         if failed:
             if self._retries >= self.max_retries:
                 return Done(f"giving up after {self._retries} retries: {failed[-1].outcome.message}", ok=False)
             self._retries += 1
             self.replan(observation, task)
+        elif retry is not None:
+            self._plan.insert(0, SkillCall(retry.skill, dict(retry.args)))
         if not self._plan:
             return Done()
         return self._plan.pop(0)
+
+    def _missed(self, step: Step, objects: list[SceneObject]) -> Done | None:
+        """Count the failed picks of an object in a row; once it cannot be tried again, stop and ask."""
+        desc = self._primary(step.call)
+        try:
+            what = resolve(desc, objects).name
+        except (UnknownObjectError, AmbiguousObjectError):
+            what = desc
+        if step.outcome.ok:
+            self._misses.pop(what, None)
+            return None
+        said = self._misses.setdefault(what, [])
+        said.append(step.outcome.message)
+        if step.outcome.phase is None:  # refused before moving: trying again would say the same
+            return Done(f"{step.outcome.message}; tell me what to do", ok=False)
+        if len(said) <= self.acquire_retries:
+            return None
+        times = "twice" if len(said) == 2 else f"{len(said)} times"
+        tried = f"{said[-1]} {times}" if len(set(said)) == 1 else ", then ".join(said)
+        return Done(f"I {tried}; tell me what to do", ok=False)
 
     def replan(self, observation: dict[str, Any], task: str, reason: str = "") -> None:
         objects = observation.get("perception.objects", [])

@@ -11,12 +11,9 @@ import numpy as np
 
 from sim.arm import HOME_JOINTS
 from sim.mujoco_panda import box_inertia, fmt, panda_xml
-from sim.objects import Body, Geom, ObjectModel
+from sim.objects import TABLE_HALF, TABLE_POS, TABLE_RGBA, Body, Geom, ObjectModel
 from sim.scene import PlacedObject
 
-TABLE_HALF = (0.55, 0.75, 0.02)
-TABLE_POS = (0.45, 0.0, -0.02)  # top surface at z = 0
-TABLE_RGBA = (0.78, 0.68, 0.52, 1.0)
 BASE_LIFT = 0.0005  # objects start this far above the table, as in PyBullet
 
 # Friction (see sim.mujoco_panda for how priorities stand in for Bullet's products):

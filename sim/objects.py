@@ -31,6 +31,11 @@ COLOURS: dict[str, tuple[float, float, float, float]] = {
 
 MAX_GEOMS = 16
 
+# The table both backends build: a box whose top surface is at z = 0 (base frame).
+TABLE_HALF = (0.55, 0.75, 0.02)
+TABLE_POS = (0.45, 0.0, -0.02)
+TABLE_RGBA = (0.78, 0.68, 0.52, 1.0)
+
 # size meaning per category: block (edge) or (x, y, z); bowl/plate (diameter, height);
 # basket (length, width, height); mug/cup (diameter, height); apple/orange/lemon
 # (diameter); banana (length, diameter); cabinet (depth, width, height).
@@ -176,6 +181,9 @@ def _open_box(lx: float, ly: float, h: float, t: float, floor: float) -> list[Ge
 
 
 _ALONG_X = (0.0, math.sin(math.pi / 4), 0.0, math.cos(math.pi / 4))  # local z -> x
+
+
+QUIRKS = ("com_offset", "grasp_offset", "mass")  # what build_model reads from a scene's `quirks`
 
 
 def build_model(name: str, category: str, colour: str, size: tuple[float, ...], quirks: dict[str, Any] | None = None) -> ObjectModel:

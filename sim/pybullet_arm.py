@@ -15,13 +15,12 @@ with quiet_stdio():  # PyBullet prints a build banner on import; users should se
 from robot.errors import RobotError
 from robot.geometry import rotate
 from sim.arm import FINGER_MAX_WIDTH, HOME_JOINTS, SimArm, placed_quat
-from sim.objects import Body, ObjectModel
+from sim.objects import TABLE_HALF, TABLE_POS, TABLE_RGBA, Body, ObjectModel
 from sim.scene import PlacedObject
 
 EE_LINK = 11  # panda_grasptarget: between the fingertips
 FINGERS = (9, 10)
 ARM_JOINTS = tuple(range(7))
-TABLE_RGBA = (0.78, 0.68, 0.52, 1.0)
 
 
 class PyBulletArm(SimArm):
@@ -48,9 +47,9 @@ class PyBulletArm(SimArm):
         pb.setTimeStep(1.0 / self.config.physics_hz, physicsClientId=c)
         pb.setPhysicsEngineParameter(numSolverIterations=80, physicsClientId=c)
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=c)
-        table_col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=[0.55, 0.75, 0.02], physicsClientId=c)
-        table_vis = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[0.55, 0.75, 0.02], rgbaColor=TABLE_RGBA, physicsClientId=c)
-        self._table = pb.createMultiBody(0, table_col, table_vis, [0.45, 0, -0.02], physicsClientId=c)
+        table_col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=list(TABLE_HALF), physicsClientId=c)
+        table_vis = pb.createVisualShape(pb.GEOM_BOX, halfExtents=list(TABLE_HALF), rgbaColor=TABLE_RGBA, physicsClientId=c)
+        self._table = pb.createMultiBody(0, table_col, table_vis, list(TABLE_POS), physicsClientId=c)
         self._panda = pb.loadURDF(
             "franka_panda/panda.urdf", [0, 0, 0], useFixedBase=True,
             flags=pb.URDF_ENABLE_CACHED_GRAPHICS_SHAPES, physicsClientId=c,

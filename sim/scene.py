@@ -1,7 +1,8 @@
 """Scenes declared in YAML, validated into dataclasses, laid out from a seed.
 
 Layout sampling is backend-independent: the same spec and seed give the same
-object list and poses in PyBullet and MuJoCo.
+object list and poses in PyBullet and MuJoCo. Poses and regions must lie on the table
+and within the arm's reach, and keys the loader would ignore are refused.
 
     name: pick_place
     objects:
@@ -11,20 +12,34 @@ object list and poses in PyBullet and MuJoCo.
 """
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import numpy as np
 import yaml
 
 from robot.errors import CorrigoError
-from sim.objects import CATEGORY_DEFAULTS, COLOURS, footprint_circles
+from robot.safety import SafetyLimits
+from sim.objects import CATEGORY_DEFAULTS, COLOURS, QUIRKS, TABLE_HALF, TABLE_POS, footprint_circles
 
 SCENE_DIR = Path(__file__).parent / "scenes"
 # Where objects may be sampled when no region is given: the reachable table area.
 TABLE_REGION = {"x": (0.32, 0.68), "y": (-0.36, 0.36), "yaw": (-math.pi, math.pi)}
+# Where an object may stand: on the table both backends build (sim.objects.TABLE_POS/TABLE_HALF), and
+# within the arm's reach, the workspace box every arm clips its targets to (robot.safety.SafetyLimits).
+_REACH = SafetyLimits()
+LIMITS: dict[tuple[str, str], dict[str, tuple[float, float]]] = {  # (problem, what spans the limits): x/y ranges
+    ("off the table", "the table spans"):
+        {a: (TABLE_POS[k] - TABLE_HALF[k], TABLE_POS[k] + TABLE_HALF[k]) for k, a in enumerate("xy")},
+    ("beyond the arm's reach", "the arm reaches"):
+        {a: (_REACH.workspace_min[k], _REACH.workspace_max[k]) for k, a in enumerate("xy")},
+}
+TOP_KEYS = ("name", "objects", "clearance")
+OBJECT_KEYS = ("type", "colour", "color", "size", "scale", "pose", "region", "name", "quirks")
+POSE_KEYS = ("x", "y", "yaw")
 
 
 class SceneError(CorrigoError):
@@ -79,13 +94,56 @@ def _pair(v: Any, what: str, i: int | None) -> tuple[float, float]:
     raise SceneError(f"{_where(i)}: {what} must be a number or [low, high], got {v!r}")
 
 
+def _label(i: int, d: Mapping[str, Any]) -> str:
+    typ = d.get("type")
+    return f"object {i + 1}" + (f" ({typ})" if isinstance(typ, str) and typ in CATEGORY_DEFAULTS else "")
+
+
+def _check_keys(d: Mapping[Any, Any], known: Collection[str], where: str) -> None:
+    """Refuse keys the loader would ignore, suggesting the one probably meant."""
+    extra = sorted(str(k) for k in d if k not in known)
+    for k in extra:
+        close = difflib.get_close_matches(k, known, n=1)
+        if close:
+            raise SceneError(f"unknown key {k!r} {where}: did you mean {close[0]!r}?")
+    if extra:
+        raise SceneError(f"unknown key(s) {extra} {where} (known: {', '.join(sorted(known))})")
+
+
+def _check_placement(where: str, what: str, ranges: Mapping[str, tuple[float, float]]) -> None:
+    """Refuse an object (a pose, or any point of a region) off the table or out of the arm's reach."""
+    for (problem, spanned), limits in LIMITS.items():
+        for axis, (lo, hi) in ranges.items():
+            if axis not in limits:
+                continue
+            a, b = limits[axis]
+            if lo < a or hi > b:
+                given = f"{lo:g}" if lo == hi else f"[{lo:g}, {hi:g}]"
+                spans = ", ".join(f"{k} {v[0]:.2f}..{v[1]:.2f} m" for k, v in limits.items())
+                raise SceneError(f"{where}: {what} {axis}={given} m is {problem} ({spanned} {spans})")
+
+
+def _quirks(q: Any, where: str) -> dict[str, Any]:
+    if not isinstance(q, Mapping):
+        raise SceneError(f"{where}: quirks must be a mapping")
+    for k, v in q.items():
+        vals = [v] if k == "mass" else v
+        ok = isinstance(vals, (list, tuple)) and len(vals) == (1 if k == "mass" else 3) and all(
+            isinstance(t, (int, float)) and math.isfinite(t) for t in vals)
+        if not ok or (k == "mass" and v <= 0):
+            need = "a positive number (kg)" if k == "mass" else "three numbers (m, in the object's frame)"
+            raise SceneError(f"{where}: quirk {k} must be {need}, got {v!r}")
+    return dict(q)
+
+
 def _object_spec(d: Any, i: int) -> ObjectSpec:
     if not isinstance(d, Mapping):
         raise SceneError(f"{_where(i)}: expected a mapping with at least 'type', got {type(d).__name__}")
-    known = {"type", "colour", "color", "size", "scale", "pose", "region", "name", "quirks"}
-    extra = set(d) - known
-    if extra:
-        raise SceneError(f"{_where(i)}: unknown key(s) {sorted(extra)} (known: {sorted(known)})")
+    label = _label(i, d)
+    _check_keys(d, OBJECT_KEYS, f"in {label}")
+    for part in ("pose", "region", "quirks"):
+        if isinstance(d.get(part), Mapping):
+            _check_keys(d[part], QUIRKS if part == "quirks" else POSE_KEYS, f"in {part} of {label}")
     typ = d.get("type")
     if typ not in CATEGORY_DEFAULTS:
         raise SceneError(f"{_where(i)}: unknown type {typ!r} (known: {', '.join(sorted(CATEGORY_DEFAULTS))})")
@@ -118,17 +176,14 @@ def _object_spec(d: Any, i: int) -> ObjectSpec:
             raise SceneError(f"{_where(i)}: pose values must be numbers, got {dict(pose)!r}") from None
         if not all(math.isfinite(v) for v in pose_t):
             raise SceneError(f"{_where(i)}: pose values must be finite")
+        _check_placement(f"scene {label}", "pose", {"x": (pose_t[0],) * 2, "y": (pose_t[1],) * 2})
     region_t = None
     if region is not None:
         if not isinstance(region, Mapping):
             raise SceneError(f"{_where(i)}: region must map x/y/yaw to [low, high]")
-        bad = set(region) - {"x", "y", "yaw"}
-        if bad:
-            raise SceneError(f"{_where(i)}: region has unknown key(s) {sorted(bad)}")
         region_t = {k: _pair(v, f"region.{k}", i) for k, v in region.items()}
-    quirks = d.get("quirks", {}) or {}
-    if not isinstance(quirks, Mapping):
-        raise SceneError(f"{_where(i)}: quirks must be a mapping")
+        _check_placement(f"scene {label}", "region", region_t)
+    quirks = _quirks(d.get("quirks", {}) or {}, f"scene {label}")
     name = d.get("name")
     if name is not None and (not isinstance(name, str) or not name.replace("_", "").isalnum()):
         raise SceneError(f"{_where(i)}: name must be letters, digits and underscores, got {name!r}")
@@ -138,6 +193,7 @@ def _object_spec(d: Any, i: int) -> ObjectSpec:
 def scene_from_dict(d: Any, origin: str = "scene") -> SceneSpec:
     if not isinstance(d, Mapping):
         raise SceneError(f"{origin}: top level must be a mapping with 'objects'")
+    _check_keys(d, TOP_KEYS, "at the top")
     objs = d.get("objects")
     if not isinstance(objs, list) or not objs:
         raise SceneError(f"{origin}: 'objects' must be a non-empty list")
@@ -167,7 +223,10 @@ def load_scene(path_or_name: str | Path) -> SceneSpec:
         raise SceneError(f"{p}{where}: broken YAML: {problem}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SceneError(f"{p}: cannot read: {e}") from None
-    return scene_from_dict(data, origin=str(p))
+    try:
+        return scene_from_dict(data, origin=str(p))
+    except SceneError as e:  # name the file in every message
+        raise SceneError(str(e) if str(p) in str(e) else f"{p}: {e}") from None
 
 
 def sample_layout(spec: SceneSpec, seed: int) -> list[PlacedObject]:

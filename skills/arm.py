@@ -26,6 +26,10 @@ HOME = np.array([0.35, 0.0, 0.35])
 FINGER_SPAN = 0.08  # finger opening at gripper 0 (open), m
 FINGERTIP_BELOW_EE = 0.012  # the fingertips reach this far below the end-effector point, m
 OPEN, CLOSED = 0.0, 1.0
+GRIP_OPEN, GRIP_ON_NOTHING = 0.05, 0.97  # gripper readings: below, open; above, closed on nothing
+REACH_TOL = 0.02  # a move that ends this close to its goal got there (the rest is contact or orientation), m
+LIFT_SHARE = 0.5  # an object held in the hand rises at least this share of the lift
+HOLD_MARGIN = 0.02  # a held object's bounding sphere, grown by this, contains the fingertips, m
 
 
 # ----- motion helpers -----
@@ -88,7 +92,13 @@ def move_to(
         meas, mq, _ = _measured(ctx)
         arrived = n <= step and np.linalg.norm(meas - goal) < tol and quat_angle(mq, goal_quat) < 0.05
         if arrived or ticks >= limit:
-            return SkillOutcome(bool(arrived), "" if arrived else "did not reach the target")
+            return SkillOutcome(bool(arrived), "" if arrived else "did not reach the target", {"error": meas - goal})
+
+
+def got_there(out: SkillOutcome, horizontally: bool = False) -> bool:
+    """A move that arrived, or ended within REACH_TOL of its goal (in x and y only, if `horizontally`)."""
+    err = np.asarray(out.data.get("error", np.zeros(3)), float)
+    return out.ok or float(np.linalg.norm(err[:2] if horizontally else err)) < REACH_TOL
 
 
 def wait(ctx: SkillContext, seconds: float, gripper: float) -> ActionGen:
@@ -111,6 +121,52 @@ def _find(ctx: SkillContext, description: str) -> SceneObject | SkillOutcome:
         return resolve(description, ctx.objects())
     except (UnknownObjectError, AmbiguousObjectError) as e:
         return SkillOutcome(False, str(e))
+
+
+def _failed(ctx: SkillContext, phase: str, message: str) -> SkillOutcome:
+    ctx.phase = phase  # the step is recorded with the phase that failed
+    return SkillOutcome(False, message, phase=phase)
+
+
+def _now(ctx: SkillContext, obj: SceneObject) -> SceneObject | None:
+    """`obj` as perception sees it now (None when it is not seen)."""
+    return next((o for o in ctx.objects() if o.name == obj.name), None)
+
+
+def near_fingertips(obj: SceneObject, ee: np.ndarray) -> bool:
+    """Are the fingertips (the end-effector point) within the object's bounding sphere, grown by HOLD_MARGIN?"""
+    centre = obj.position + rotate(obj.quat_xyzw, np.array([0.0, 0.0, float(obj.size[2]) / 2]))
+    return float(np.linalg.norm(ee - centre)) <= 0.5 * float(np.linalg.norm(obj.size)) + HOLD_MARGIN
+
+
+def held_object(observation: dict[str, Any], objects: list[SceneObject]) -> SceneObject | None:
+    """The object between the fingers, judged from the gripper state and object poses."""
+    state = observation.get("observation.state")
+    if state is None:
+        return None
+    ee, grip = np.asarray(state[:3], float), float(state[7])
+    if not GRIP_OPEN < grip < GRIP_ON_NOTHING:
+        return None
+    for o in objects:
+        if o.attributes.get("graspable") and o.position[2] > 0.02:
+            centre = o.position + np.array([0.0, 0.0, float(o.attributes.get("grasp_height", 0.02))])
+            if np.linalg.norm(centre - ee) < 0.04:
+                return o
+    return None
+
+
+def in_hand(ctx: SkillContext) -> SceneObject | None:
+    """What the fingers hold now: they are closed on something, and it is the picked object (if seen, still
+    at the fingertips) or, with nothing picked, an object between them."""
+    ee, _, g = _measured(ctx)
+    if not GRIP_OPEN < g < GRIP_ON_NOTHING:
+        return None
+    if ctx.held is None:
+        return held_object(ctx.observation, ctx.objects())
+    now = _now(ctx, ctx.held)
+    if now is None:  # perception lost it: the finger gap is all there is to go on
+        return ctx.held
+    return now if near_fingertips(now, ee) else None
 
 
 def object_yaw(obj: SceneObject) -> float:
@@ -191,19 +247,40 @@ class Pick(Skill):
 
         ctx.phase = "approach"
         yield from rise_if_low(ctx, p.travel_height, OPEN, p.speed)
-        yield from move_to(ctx, lambda: grasp_point() + [0, 0, p.approach_height], yaw, OPEN, p.speed, tol=0.01)
+        out = yield from move_to(ctx, lambda: grasp_point() + [0, 0, p.approach_height], yaw, OPEN, p.speed, tol=0.01)
+        if not got_there(out):
+            return _failed(ctx, "approach", f"could not reach the {obj.description}")
         ctx.phase = "descend"
-        yield from move_to(ctx, grasp_point, yaw, OPEN, p.descend_speed, tol=0.004)
+        # A descent stopped short (a finger on a rim or on the object) may still grasp: the check after the lift decides.
+        descended = yield from move_to(ctx, grasp_point, yaw, OPEN, p.descend_speed, tol=0.004)
         ctx.phase = "grasp"
         yield from wait(ctx, p.close_time, CLOSED)
+        closed_on = _now(ctx, obj)
         ctx.phase = "lift"
         yield from move_to(ctx, lambda: grasp_point() + [0, 0, p.lift_height], yaw, CLOSED, p.speed, tol=0.02)
-        _, _, g = _measured(ctx)
-        if g > 0.97:  # fingers closed on nothing
+        if not self._lifted(ctx, closed_on, p.lift_height):
             ctx.held = None
-            return SkillOutcome(False, f"missed the {obj.description}")
+            if not got_there(descended, horizontally=True):
+                return _failed(ctx, "descend", f"could not reach the {obj.description}")
+            return _failed(ctx, "grasp", f"missed the {obj.description}")
         ctx.held = obj
         return SkillOutcome(True, f"holding the {obj.description}", {"object": obj.name})
+
+    @staticmethod
+    def _lifted(ctx: SkillContext, closed_on: SceneObject | None, lift_height: float) -> bool:
+        """The fingers hold something, and the object rose with the hand and sits at the fingertips."""
+        ee, _, g = _measured(ctx)
+        if g > GRIP_ON_NOTHING:
+            return False
+        now = _now(ctx, closed_on) if closed_on is not None else None
+        if closed_on is None or now is None:  # perception does not see it: the finger gap is all there is
+            return True
+        rose = float(now.position[2] - closed_on.position[2]) >= LIFT_SHARE * lift_height
+        return rose and near_fingertips(now, ee)
+
+
+def _preposition(target: str) -> str:
+    return "on" if any(CATEGORY_WORDS.get(w) in ("block", "plate") for w in target.split()) else "in"
 
 
 def place_point(target: SceneObject) -> np.ndarray | str:
@@ -256,8 +333,7 @@ class Place(Skill):
 
     def render(self, call: SkillCall) -> str:
         t = call.args.get("target", "")
-        prep = "on" if any(CATEGORY_WORDS.get(w) in ("block", "plate") for w in t.split()) else "in"
-        return f"put it {prep} the {t}"
+        return f"put it {_preposition(t)} the {t}"
 
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
         p = ctx.params
@@ -267,22 +343,35 @@ class Place(Skill):
         point = place_point(target)
         if isinstance(point, str):
             return SkillOutcome(False, point)
-        held = ctx.held
-        grasp_h = float(held.attributes.get("grasp_height", 0.02)) if held else 0.02
+        held = in_hand(ctx)
+        if held is None:
+            ctx.held = None
+            return SkillOutcome(False, f"I am not holding anything to put {_preposition(target.description)} "
+                                       f"the {target.description}")
+        grasp_h = float(held.attributes.get("grasp_height", 0.02))
         release = point + object_frame_offset(target, p.offset) + np.array([0.0, 0.0, grasp_h + p.release_height])
         if "rim_height" in target.attributes:  # keep the fingertips above the rim and let it drop in
             rim = float(target.position[2]) + float(target.attributes["rim_height"])
             release[2] = max(release[2], rim + FINGERTIP_BELOW_EE + p.rim_clearance)
         _, q, _ = _commanded(ctx)
         yaw = yaw_of(q)
-        if held is not None and target.category == "block":  # line edges up when stacking
+        if target.category == "block":  # line edges up when stacking
             yaw = yaw + fold_yaw(object_yaw(target) - yaw, math.pi / 2)
         above = np.array([release[0], release[1], max(p.travel_height, release[2] + 0.05)])
+        dropped = f"dropped the {held.description} on the way to the {target.description}"
         ctx.phase = "carry"
         yield from rise_if_low(ctx, p.travel_height, CLOSED, p.speed)
-        yield from move_to(ctx, above, yaw, CLOSED, p.speed, tol=0.015)
+        out = yield from move_to(ctx, above, yaw, CLOSED, p.speed, tol=0.015)
+        if in_hand(ctx) is None:
+            ctx.held = None
+            return _failed(ctx, "carry", dropped)
+        if not got_there(out):
+            return _failed(ctx, "carry", f"could not reach the {target.description}")
         ctx.phase = "descend"
         yield from move_to(ctx, release, yaw, CLOSED, p.descend_speed, tol=0.006)
+        if in_hand(ctx) is None:
+            ctx.held = None
+            return _failed(ctx, "descend", dropped)
         # Open just enough to let go: fully open fingers would hit a container's wall.
         _, _, g_held = _measured(ctx)
         let_go = max(OPEN, g_held - p.release_opening / FINGER_SPAN)

@@ -43,6 +43,7 @@ class SkillOutcome:
     ok: bool
     message: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    phase: str | None = None  # the phase a failure came in; None for a refusal before moving
 
 
 @dataclass

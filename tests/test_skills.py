@@ -57,11 +57,11 @@ def test_parameters_are_typed() -> None:
         set_param(p, "lift_height", float("nan"))
 
 
-def _run(arm, call: SkillCall, ctx: SkillContext, offset=None):
-    """Drive one skill to its end on the arm, optionally with a live target offset."""
+def _run(arm, call: SkillCall, ctx: SkillContext, offset=None, **params):
+    """Drive one skill to its end on the arm, optionally with a live target offset and parameters."""
     lib = default_library()
     skill = lib.get(call.skill)
-    ctx.reset_for_call(skill.default_params())
+    ctx.reset_for_call(skill.default_params(params))
     if offset is not None:
         ctx.offset = offset
     gen = skill.run(arm, call, ctx)
