@@ -47,6 +47,7 @@ from typing import Any, Iterable, Protocol
 import numpy as np
 
 from corrections_kb.effects import Alias, GraspOffset, InsertStep, Note, Order, ParamChange, PreferredContainer, SpeedScale
+from corrections_kb.evidence import widened_changes
 from corrections_kb.knowledge import Knowledge
 from corrections_kb.types import NUDGE_KINDS
 from robot.geometry import yaw_of
@@ -301,9 +302,10 @@ def _carried(episode: dict[str, Any], c: dict[str, Any], lexicon: Lexicon) -> di
 
 
 def _widen_now(k: Knowledge, utterance: str) -> Knowledge:
-    statements = k.provenance.get("widened_statements") or {}
-    prov = {**k.provenance, "utterances": [*k.provenance.get("utterances", []), utterance], "widened": "said"}
-    return k.replace(scope={**k.scope, "object": None}, statement=statements.get("category", k.statement), provenance=prov)
+    """The operator said it holds for the whole category: widen as a second agreeing instance would."""
+    changes = widened_changes(k, "category", k.scope.get("object_category"), k.effect)
+    prov = {**changes["provenance"], "utterances": [*k.provenance.get("utterances", []), utterance], "widened": "said"}
+    return k.replace(**{**changes, "provenance": prov})
 
 
 def _doing(skill: SkillWords) -> str:

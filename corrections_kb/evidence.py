@@ -72,16 +72,17 @@ def agreement(stored: Knowledge, new: Knowledge) -> Widening | None:
         return None
     category = s.get("object_category")
     if category == n.get("object_category") and same_effect(stored, new):
-        return Widening("category", _widened(stored, "category", category, stored.effect))
+        return Widening("category", widened_changes(stored, "category", category, stored.effect))
     es, en = stored.effect, new.effect
     if isinstance(es, PreferredContainer) and isinstance(en, PreferredContainer) and es.target == en.target \
             and category and n.get("object_category") and group_of(category) == group_of(str(n["object_category"])):
         group = group_of(category)
-        return Widening("group", _widened(stored, "group", group, PreferredContainer(es.target, applies_to=group)))
+        return Widening("group", widened_changes(stored, "group", group, PreferredContainer(es.target, applies_to=group)))
     return None
 
 
-def _widened(k: Knowledge, level: str, category: str | None, effect: Any) -> dict[str, Any]:
+def widened_changes(k: Knowledge, level: str, category: str | None, effect: Any) -> dict[str, Any]:
+    """The changes that make narrow `k` cover every `category` (a category or a group) with `effect`."""
     statements = k.provenance.get("widened_statements") or {}
     statement = statements.get(level) or f"{k.statement} (for every {category})"
     provenance = {**k.provenance, "widened": level}
@@ -122,4 +123,5 @@ def supersedes(new: Knowledge, stored: Knowledge) -> bool:
     return False
 
 
-__all__ = ["VALUE_TOLERANCE", "Widening", "agreement", "covers", "is_narrow", "same_effect", "scope_key", "supersedes"]
+__all__ = ["VALUE_TOLERANCE", "Widening", "agreement", "covers", "is_narrow", "same_effect", "scope_key", "supersedes",
+           "widened_changes"]

@@ -86,8 +86,6 @@ class SkillLibrary:
             return str(custom(call))
         a = call.args
         values: dict[str, Any] = {slot: a.get(slot, "") for slot in skill.slots if slot not in VALUE_SLOTS}
-        values.setdefault("object", a.get("object", ""))
-        values.setdefault("target", a.get("target", ""))
         values |= {
             "direction": say_direction(a.get("direction", "")),
             "distance": format_distance(float(a.get("distance_m", 0.0))),
