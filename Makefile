@@ -13,7 +13,7 @@ export XDG_CACHE_HOME ?= $(CURDIR)/.cache
 export MPLBACKEND := Agg
 APT_PACKAGES := libosmesa6 libgl1 libglfw3 espeak-ng
 
-.PHONY: install demo test bench apt clean
+.PHONY: install demo test bench soak apt clean
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The fault-injection suite's long versions (thousands of rounds); prints the counts at the end.
+soak: $(STAMP)
+	CORRIGO_SOAK=1 $(PY) -m pytest tests/faults -q -p no:cacheprovider --timeout 7200
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache build *.egg-info
