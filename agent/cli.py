@@ -223,6 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             result = agent.run(setup.description, setup.success, goal=setup.goal)
         finally:
+            console.close()  # the prompt goes, the terminal is as it was: what follows starts its own line
             if recorder is not None:
                 recorder.close()
             if knowledge is not None and hasattr(knowledge, "close"):
