@@ -58,6 +58,8 @@ def handle(c: Correction, view: EpisodeView, library: SkillLibrary, config: Hand
         effects = fn(c)
     except (CorrigoError, ValueError) as e:  # a correction that cannot apply changes nothing
         return [Say(f"could not apply that: {e}", applied=False)]
+    if not all(finite_effect(e) for e in effects):  # defence in depth: inf/NaN never reaches the loop
+        return [Say("could not apply that: a number in it is not finite; nothing changed", applied=False)]
     if not any(isinstance(e, (Say, EditPlan, Retarget)) for e in effects):
         effects.append(Say("ok"))
     return effects
@@ -155,23 +157,31 @@ class _Handler:
         if direction is None:
             return [Say("which way? (say e.g. 'a bit to the left')", applied=False)]
         d = np.asarray(direction, float)
-        d = d / max(float(np.linalg.norm(d)), 1e-9)
         dist = float(c.distance_m if c.distance_m is not None else self.config.default_nudge_m)
-        if not (np.all(np.isfinite(d)) and math.isfinite(dist)):  # e.g. a 400-digit number parsed to inf
+        n = float(np.linalg.norm(d))
+        # checked before any min(): min(nan, cap) is nan, the bug of issue 14
+        if not (d.shape == (3,) and math.isfinite(n) and math.isfinite(dist)):
             return [Say("that amount makes no sense; nothing changed", applied=False)]
-        dist = min(abs(dist), self.config.max_nudge_m)
+        if n < 1e-9:
+            return [Say("which way? (say e.g. 'a bit to the left')", applied=False)]
+        d = d / n
+        if dist < 0:  # a negative amount goes the other way
+            d, dist = -d, -dist
+        cap = self.config.max_nudge_m
+        note = f"that is more than the {format_distance(cap)} I move on a correction; " if dist > cap else ""
+        dist = min(dist, cap)
         v = d * dist
         what = f"{format_distance(dist)} {say_vector(d)}"
         nudge = self._role_call("nudge", {"vector": v.tolist(), "direction": say_vector(d), "distance_m": dist})
         shift = Shift(offset=(float(v[0]), float(v[1]), float(v[2])))
         remember = RememberDirection((float(d[0]), float(d[1]), float(d[2])))
         if self.v.current is not None and not self.v.stopped:
-            return [remember, shift, MarkIntervention(), Say(f"shifting {self._render(self.v.current)!r} {what}")]
+            return [remember, shift, MarkIntervention(), Say(f"{note}shifting {self._render(self.v.current)!r} {what}")]
         if nudge is None:
             return [Say("I have no skill to move the gripper by itself", applied=False)]
         if self.v.stopped:
-            return [remember, shift, RunNudge(nudge), Say(f"moving {what} (still stopped)")]
-        return [remember, Enqueue(((nudge, "operator"),)), Say(f"moving {what}")]
+            return [remember, shift, RunNudge(nudge), Say(f"{note}moving {what} (still stopped)")]
+        return [remember, Enqueue(((nudge, "operator"),)), Say(f"{note}moving {what}")]
 
     def on_rotate(self, c: Correction) -> list[Effect]:
         axis = np.asarray(c.axis if c.axis is not None else (0.0, 0.0, 1.0), float)
@@ -182,18 +192,19 @@ class _Handler:
         if abs(abs(axis[2]) - 1.0) > 1e-6:
             return [Say("I can only rotate the gripper about the vertical axis", applied=False)]
         ang = float(c.angle_rad) * float(np.sign(axis[2]))
-        ang = max(-math.pi, min(math.pi, ang))
+        note = "that is more than the 180 degrees I turn on a correction; " if abs(ang) > math.pi else ""
+        ang = max(-math.pi, min(math.pi, ang))  # finite: checked above
         say = f"{abs(math.degrees(ang)):.0f} degrees {'counterclockwise' if ang > 0 else 'clockwise'}"
         turn = self._role_call("turn", {"angle_rad": ang})
         if self.v.stopped:
             if turn is None:
                 return [Say("I have no skill to turn the gripper by itself", applied=False)]
-            return [Shift(yaw=ang), RunNudge(turn), Say(f"rotating {say} (still stopped)")]
+            return [Shift(yaw=ang), RunNudge(turn), Say(f"{note}rotating {say} (still stopped)")]
         if self.v.current is not None:
-            return [Shift(yaw=ang), MarkIntervention(), Say(f"rotating {say} while I {self._render(self.v.current)}")]
+            return [Shift(yaw=ang), MarkIntervention(), Say(f"{note}rotating {say} while I {self._render(self.v.current)}")]
         if turn is None:
             return [Say("I have no skill to turn the gripper by itself", applied=False)]
-        return [Enqueue(((turn, "operator"),)), Say(f"rotating {say}")]
+        return [Enqueue(((turn, "operator"),)), Say(f"{note}rotating {say}")]
 
     def on_gripper(self, c: Correction) -> list[Effect]:
         opening = c.gripper == "open"
@@ -207,12 +218,15 @@ class _Handler:
                 Say(f"{verb} the gripper, then carrying on with the plan")]
 
     def on_speed(self, c: Correction) -> list[Effect]:
-        s = float(c.speed_scale or 1.0)
+        s = 1.0 if c.speed_scale is None else float(c.speed_scale)
         if not math.isfinite(s) or s <= 0:
             return [Say("that speed makes no sense; nothing changed", applied=False)]
         lo, hi = self.config.speed_scale_range
-        new = min(max(self.v.speed_scale * s, lo), hi)
-        return [Rescale(new), Say(f"speed now {new:.2g}x")]
+        want = self.v.speed_scale * s
+        new = min(max(want, lo), hi)
+        note = (f"that is faster than the {hi:.2g}x I go; " if want > hi else
+                f"that is slower than the {lo:.2g}x I go at least; " if want < lo else "")
+        return [Rescale(new), Say(f"{note}speed now {new:.2g}x")]
 
     def on_object(self, c: Correction) -> list[Effect]:
         objects = list(self.v.objects)
@@ -333,13 +347,21 @@ class _Handler:
             old = self.v.params[c.param]  # type: ignore[index]
         else:
             old = self.v.episode_params.get(c.skill, {}).get(c.param, spec.default)
-        new = _apply_value(old, c.value, c.delta)
+        note = ""
+        delta = c.delta
+        if isinstance(delta, (tuple, list)) and len(delta) == 3:  # a vector delta is an offset in metres
+            size = float(np.linalg.norm(np.asarray(delta, float)))
+            cap = self.config.max_nudge_m
+            if math.isfinite(size) and size > cap:
+                delta = tuple(float(x) * cap / size for x in delta)
+                note = f"that is more than the {format_distance(cap)} I move on a correction; "
+        new = _apply_value(old, c.value, delta)
         set_param(self.library.get(words.name).default_params(), c.param, new)  # validates: a one-line error
         when = "now" if live else f"the next time I {words.name.replace('_', ' ')}"
         effects: list[Effect] = [SetParam(words.name, c.param, new, live=live)]
         if live:
             effects.append(MarkIntervention())
-        return [*effects, Say(f"{words.name}: {c.param} {_fmt(old)} -> {_fmt(new)} ({when})")]
+        return [*effects, Say(f"{note}{words.name}: {c.param} {_fmt(old)} -> {_fmt(new)} ({when})")]
 
     def on_preference(self, c: Correction) -> list[Effect]:
         return [Say(f"noted: {c.statement or c.text} (I'll remember this)")]
@@ -360,6 +382,41 @@ class _Handler:
                     return [Say(str(e), applied=False)]
         return [*self._interrupt("operator gave a new instruction", then=[call]), *_goal_effects(self._instruction_goal(call)),
                 Say(f"ok: {self._render(call)}")]
+
+
+def _numbers(x: Any) -> list[float]:
+    """Every number inside an effect's payload (tuples, lists, dicts, skill calls)."""
+    if isinstance(x, bool):
+        return []
+    if isinstance(x, (int, float, np.floating, np.integer)):
+        return [float(x)]
+    if isinstance(x, np.ndarray):
+        return [float(v) for v in x.reshape(-1)]
+    if isinstance(x, dict):
+        return [v for y in x.values() for v in _numbers(y)]
+    if isinstance(x, (tuple, list)):
+        return [v for y in x for v in _numbers(y)]
+    if isinstance(x, SkillCall):
+        return _numbers(x.args)
+    return []
+
+
+def finite_effect(e: Effect) -> bool:
+    """No inf/NaN in what an effect would move, scale or set."""
+    payload: Any = ()
+    if isinstance(e, Shift):
+        payload = (e.offset, e.yaw)
+    elif isinstance(e, RememberDirection):
+        payload = e.direction
+    elif isinstance(e, Rescale):
+        payload = e.speed_scale
+    elif isinstance(e, SetParam):
+        payload = e.value
+    elif isinstance(e, RunNudge):
+        payload = e.call
+    elif isinstance(e, Enqueue):
+        payload = e.calls
+    return all(math.isfinite(v) for v in _numbers(payload))
 
 
 def _goal_effects(goal: Goal | None) -> list[Effect]:

@@ -78,6 +78,14 @@ Decisions (where the spec left a choice):
 - confirm: "right" is a confirmation only next to another confirm word ("yes,
   right"); alone it is a motion. Confirm followed by a correction ("good, now a bit
   higher") gives the correction; "good, continue" gives resume.
+- numbers: every float out of `parse` is finite and within its documented range
+  (corrections_kb.types.FLOAT_RANGES; a last check turns anything else into unknown).
+  A number token saturates at 1e6 and a length at 100 m, an angle at ten turns, a speed
+  scale at 0.01..100 (a 400-digit number of cm reads as 100 m; the agent then moves its
+  25 cm cap and says so). "1e400", "nan", "inf" are not numbers. A minus sign before a
+  digit is honoured: "move -5 cm left" = 5 cm right, "rotate -90 degrees" = 90 clockwise,
+  "grab it -2 cm lower" = 2 cm higher, "-50 percent slower" = 1.5x; "another -2 cm" (no
+  direction to reverse) is not a motion; "-2 times faster" is not a speed.
 - typos: a word of 5+ letters that is not in the grammar vocabulary nor a protected
   common word is replaced by the unique vocabulary word with the same first letter at
   (optimal string alignment) edit distance 1 ("rigth", "higer", "clockwize"); 4-letter
@@ -96,7 +104,7 @@ from dataclasses import replace as dc_replace
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
-from corrections_kb.types import Correction
+from corrections_kb.types import MAX_AMOUNT, MAX_ANGLE_RAD, MAX_DISTANCE_M, SPEED_SCALE_RANGE, Correction
 from robot import vocab
 from robot.lexicon import EMPTY_LEXICON, Adjustment, Lexicon
 
@@ -113,7 +121,7 @@ MAX_PHRASE_WORDS = 5  # the longest phrase in any table below
 
 # ---- normalisation ----------------------------------------------------------
 CHAR_MAP = {"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u201c": '"', "\u201d": '"',
-            "\u2033": '"', "\u00bd": " 0.5 ", "\u00bc": " 0.25 ", "\u00be": " 0.75 ", "\u00ba": "\u00b0"}
+            "\u2033": '"', "\u2212": "-", "\u00bd": " 0.5 ", "\u00bc": " 0.25 ", "\u00be": " 0.75 ", "\u00ba": "\u00b0"}
 CONTRACTIONS: dict[str, str] = {
     "that's": "that is", "thats": "that is", "it's": "it is", "what's": "what is", "whats": "what is",
     "there's": "there is", "here's": "here is", "don't": "do not", "dont": "do not", "doesn't": "does not",
@@ -492,7 +500,7 @@ def parse(text: str, config: ParserConfig | None = None, lexicon: Lexicon | None
         found = _parse(raw, cfg)
     except Exception:  # the parser must never take the agent down; unknown is always safe
         found = None
-    if found is None:
+    if found is None or found.out_of_range():  # a last guard: no inf/NaN/out-of-range number leaves parse
         return Correction(text=raw, kind="unknown")
     return dc_replace(found, text=raw)
 
@@ -555,7 +563,8 @@ def _parse_tokens(toks: list[str], cfg: ParserConfig) -> Correction | None:
 # =============================================================================
 # tokens
 # =============================================================================
-_TOKEN_RE = re.compile(r"\d+(?:\.\d+)?|\.\d+|[a-z]+(?:'[a-z]+)*|[\u00b0\"%]|[,;:.!?]")
+# a minus sign belongs to a number only where a word could start ("-5 cm"; not "5-10", "x-5")
+_TOKEN_RE = re.compile(r"(?<![\w.])-(?:\d+(?:\.\d+)?|\.\d+)|\d+(?:\.\d+)?|\.\d+|[a-z]+(?:'[a-z]+)*|[\u00b0\"%]|[,;:.!?]")
 _CHAR_TRANS = str.maketrans(CHAR_MAP)
 
 
@@ -604,7 +613,22 @@ def _apply_phrase_aliases(toks: list[str]) -> list[str]:
 
 
 def _is_number(tok: str) -> bool:
-    return bool(tok) and (tok[0].isdigit() or (tok[0] == "." and len(tok) > 1))
+    t = tok[1:] if tok[:1] == "-" else tok
+    return bool(t) and (t[0].isdigit() or (t[0] == "." and len(t) > 1))
+
+
+def _number(tok: str) -> float:
+    """A number token's value, saturated at +-MAX_AMOUNT: 400 nines are a big number, never inf."""
+    try:
+        v = float(tok)
+    except ValueError:  # not reached for tokens of _TOKEN_RE; safe anyway
+        return 0.0
+    return max(-MAX_AMOUNT, min(MAX_AMOUNT, v)) if math.isfinite(v) else math.copysign(MAX_AMOUNT, v)
+
+
+def _clip(v: float, limit: float) -> float:
+    """`v` within +-limit (NaN-safe: callers only pass finite values; NaN reads as 0)."""
+    return max(-limit, min(limit, v)) if v == v else 0.0
 
 
 def _drop_fillers(toks: list[str]) -> list[str]:
@@ -776,15 +800,16 @@ def _read_quantity(toks: Sequence[str], i: int) -> tuple[str, float, int] | None
     if j >= len(toks) or toks[j] not in UNITS or (toks[j] in DIGIT_ONLY_UNITS and not digits):
         return None
     kind, factor = UNITS[toks[j]]
-    return kind, value * factor, j + 1
+    limit = {"len": MAX_DISTANCE_M, "ang": MAX_ANGLE_RAD}.get(kind, MAX_AMOUNT)  # saturated, see FLOAT_RANGES
+    return kind, _clip(value * factor, limit), j + 1
 
 
 def _read_number(toks: Sequence[str], i: int) -> tuple[float, int, bool] | None:
     """(value, next index, written with digits) for digits, number words and phrases like "half a"."""
     if _is_number(toks[i]):
-        value, j = float(toks[i]), i + 1
+        value, j = _number(toks[i]), i + 1
         frac = _match(FRACTION_TAILS, toks, j)
-        return (value + frac[1], j + frac[0], True) if frac else (value, j, True)
+        return (value + math.copysign(frac[1], value), j + frac[0], True) if frac else (value, j, True)
     card = _read_cardinal(toks, i, standalone=False)
     if card is not None:
         return card[0], card[1], False
@@ -798,7 +823,7 @@ def _read_cardinal(toks: Sequence[str], i: int, standalone: bool) -> tuple[float
     """Number words: "five", "twenty five", "two point five", "one and a half". Standalone ones
     (no unit after them) must be at least two: "the red one" keeps its "one"."""
     if _is_number(toks[i]):
-        return (float(toks[i]), i + 1) if standalone else None
+        return (_number(toks[i]), i + 1) if standalone else None
     t = toks[i]
     if t in TENS:
         value, j = float(TENS[t]), i + 1
@@ -969,7 +994,8 @@ def _rec_speed(c: _Clause, cfg: ParserConfig) -> Correction | None:
             return None
     else:
         scale = SPEED_SCALES[sense][mag or ""]
-    return Correction(text="", kind="speed", speed_scale=round(scale, 6))
+    lo, hi = SPEED_SCALE_RANGE  # "1000 times faster" saturates; the agent caps it far lower and says so
+    return Correction(text="", kind="speed", speed_scale=round(max(lo, min(hi, scale)), 6))
 
 
 # ---- skill parameters -----------------------------------------------------------
@@ -1030,7 +1056,7 @@ def _scale_amount(adj: Adjustment, lex: Sequence[_Lex]) -> float | int | Vec:
         counts = [x.value for x in lex if x.sym == "#count"]
         if not counts or isinstance(amount, tuple):
             return amount  # type: ignore[return-value]
-        n = math.copysign(counts[0], amount)
+        n = counts[0] * math.copysign(1.0, amount)  # "-2 times more" is two fewer: the sign said is kept
         return int(n) if isinstance(amount, int) and n.is_integer() else n
     # "magnitude": an explicit distance replaces the amount; "a bit" halves it, "much" doubles it
     size = _norm(amount) if isinstance(amount, tuple) else abs(amount)
@@ -1039,7 +1065,7 @@ def _scale_amount(adj: Adjustment, lex: Sequence[_Lex]) -> float | int | Vec:
     new = lens[0] if lens else size * (0.5 if "#small" in syms else 2.0 if "#large" in syms else 1.0)
     if isinstance(amount, tuple):
         return _clean(tuple(a / size * new for a in amount))
-    return round(math.copysign(new, amount), 9)
+    return round(new * math.copysign(1.0, amount), 9)  # "-2 cm higher" is 2 cm lower
 
 
 def _offset_by_verb(c: _Clause, cfg: ParserConfig) -> Correction | None:
@@ -1103,9 +1129,9 @@ def _rec_rotate(c: _Clause, cfg: ParserConfig) -> Correction | None:
         if s in ROTATE_VERBS:
             verb = True
         elif s == "#ang":
-            angle, explicit_angle = abs(lex[i].value), True
+            angle, explicit_angle = lex[i].value, True  # signed: "-90 degrees" is clockwise
         elif s == "#num":
-            angle = math.radians(abs(lex[i].value))  # a bare number is degrees
+            angle = _clip(math.radians(lex[i].value), MAX_ANGLE_RAD)  # a bare number is degrees
         elif s in ("#small", "#large"):
             mag = s
         elif s in MORE_WORDS:
@@ -1117,7 +1143,8 @@ def _rec_rotate(c: _Clause, cfg: ParserConfig) -> Correction | None:
         return None
     if angle is None:
         angle = cfg.angle(mag)
-    return Correction(text="", kind="rotate", axis=(0.0, 0.0, 1.0), angle_rad=round((sense or 1) * angle, 12),
+    angle_rad = _clip(round((sense or 1) * angle, 12), MAX_ANGLE_RAD)  # clipped after rounding: never past the range
+    return Correction(text="", kind="rotate", axis=(0.0, 0.0, 1.0), angle_rad=angle_rad,
                       relative=more and not sense)
 
 
@@ -1165,18 +1192,23 @@ def _motion(lex: list[_Lex], cfg: ParserConfig) -> Correction | None:
     dirs = list(dict.fromkeys(dirs))  # "higher up" counts once
     if not dirs:
         dist = dists[0] if dists else cfg.distance(mag)
-        return Correction(text="", kind="motion", distance_m=round(dist, 9), relative=True)
+        if dist < 0:
+            return None  # "another -2 cm": no direction to reverse, so not a motion
+        return Correction(text="", kind="motion", distance_m=round(min(dist, MAX_DISTANCE_M), 9), relative=True)
     if len(dirs) >= 2 and len(dists) == len(dirs):
-        v = tuple(sum(d[k] * q for d, q in zip(dirs, dists)) for k in range(3))
+        v = tuple(sum(d[k] * q for d, q in zip(dirs, dists)) for k in range(3))  # signed amounts
         dist = _norm(v)
     else:
         v = tuple(sum(d[k] for d in dirs) for k in range(3))
         dist = dists[0] if dists else cfg.distance(mag)
+        if dist < 0:  # "move -5 cm left" is 5 cm right: the sign is honoured
+            v, dist = tuple(-x for x in v), -dist
     n = _norm(v)
-    if n < 1e-9:
+    if not n >= 1e-9:
         return None  # "left right": the directions cancel
     direction = _clean(tuple(x / n for x in v))
-    return Correction(text="", kind="motion", direction=direction, distance_m=round(dist, 9))
+    # amounts are finite (see _number); beyond MAX_DISTANCE_M they saturate (the agent caps far lower)
+    return Correction(text="", kind="motion", direction=direction, distance_m=round(min(dist, MAX_DISTANCE_M), 9))
 
 
 def _view(vec: Vec, anchored: bool, cfg: ParserConfig) -> Vec:
@@ -1340,7 +1372,7 @@ def _noun_phrase(text: str | None) -> tuple[bool, str | None, bool]:
     words = [w for w in (text or "").split() if w != ","]
     if not words or len(words) > NP_MAX_WORDS + 2:
         return False, None, False
-    if any(w in NP_FORBIDDEN or w.startswith("#") or not (w.isalpha() or _is_number(w)) for w in words):
+    if any(w in NP_FORBIDDEN or w.startswith(("#", "-")) or not (w.isalpha() or _is_number(w)) for w in words):
         return False, None, False
     while words and words[0] in DETERMINERS:
         words.pop(0)

@@ -5,6 +5,7 @@ parameter changes are described here with plain strings and numbers.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +16,25 @@ KINDS: tuple[str, ...] = (
 PLAN_OPS: tuple[str, ...] = ("insert", "skip", "reorder", "replace")
 NUDGE_KINDS: tuple[str, ...] = ("motion", "rotate")  # corrections that shift the running skill
 SKILL_LEVEL_KINDS: tuple[str, ...] = (*NUDGE_KINDS, "skill", "speed")  # corrections about how a skill runs
+
+# ---- the documented range of every float `parse` puts in a Correction ----------------------
+# The parser never lets inf/NaN out and saturates amounts beyond these limits (a 400-digit
+# number of cm reads as MAX_DISTANCE_M); the agent then caps each correction far below them
+# and says so ("that is more than the 25 cm I move on a correction; ..."). The property test
+# (tests/faults/test_parser_fuzz.py) reads this table.
+MAX_DISTANCE_M = 100.0  # any spoken length (motion distance, a skill's length amount)
+MAX_ANGLE_RAD = 20 * math.pi  # ten turns either way
+SPEED_SCALE_RANGE = (0.01, 100.0)
+MAX_AMOUNT = 1e6  # a skill value/delta: a length (<= MAX_DISTANCE_M) or a count said in digits
+FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "direction": (-1.0, 1.0),  # each component of a unit vector
+    "distance_m": (0.0, MAX_DISTANCE_M),  # a sign said ("-5 cm left") flips the direction instead
+    "axis": (-1.0, 1.0),
+    "angle_rad": (-MAX_ANGLE_RAD, MAX_ANGLE_RAD),
+    "speed_scale": SPEED_SCALE_RANGE,
+    "value": (-MAX_AMOUNT, MAX_AMOUNT),  # each component when a 3-tuple
+    "delta": (-MAX_AMOUNT, MAX_AMOUNT),
+}
 
 
 @dataclass
@@ -59,6 +79,22 @@ class Correction:
     delta: float | tuple[float, float, float] | None = None
     statement: str | None = None
     once: bool = False  # "just this once": act on it, learn nothing from it
+
+    def out_of_range(self) -> list[str]:
+        """The slots holding a number that is not finite or not within FLOAT_RANGES (empty when all are)."""
+        bad = []
+        for name, (lo, hi) in FLOAT_RANGES.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            xs = v if isinstance(v, (tuple, list)) else (v,)
+            try:
+                ok = all(math.isfinite(float(x)) and lo <= float(x) <= hi for x in xs)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                bad.append(name)
+        return bad
 
     def to_dict(self) -> dict[str, Any]:
         """Only the slots that are set (plus text and kind), JSON-ready."""

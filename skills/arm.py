@@ -81,6 +81,9 @@ def move_to(
         y = yaw() if callable(yaw) else yaw
         goal_quat = down_quat(y + ctx.yaw_offset) if y is not None else cmd_quat
         step = max(speed * ctx.speed_scale, 0.005) * ctx.dt
+        if not (np.all(np.isfinite(goal)) and np.all(np.isfinite(goal_quat)) and math.isfinite(step)):
+            # a non-finite offset/speed is never commanded (it would make every tick a hold): the move ends
+            return SkillOutcome(False, "the target is not a finite number; not moving there", {"nonfinite": True})
         d = goal - cmd_pos
         n = float(np.linalg.norm(d))
         new_pos = goal if n <= step else cmd_pos + d * (step / n)
@@ -97,6 +100,8 @@ def move_to(
 
 def got_there(out: SkillOutcome, horizontally: bool = False) -> bool:
     """A move that arrived, or ended within REACH_TOL of its goal (in x and y only, if `horizontally`)."""
+    if out.data.get("nonfinite"):
+        return False
     err = np.asarray(out.data.get("error", np.zeros(3)), float)
     return out.ok or float(np.linalg.norm(err[:2] if horizontally else err)) < REACH_TOL
 
