@@ -11,6 +11,12 @@ while an episode runs; at its end the data file is written to a temporary name a
 renamed, then the metadata files are rewritten the same way. A kill at any moment
 leaves every finalised episode readable; the partial stream is recovered (marked
 incomplete) or discarded the next time the directory is opened.
+
+The episodes index is the commit record: tasks.parquet is written before it (a task
+listed early is harmless), stats.json and info.json after it, and both are derived
+from it, so opening the directory after a kill between two of these writes rewrites
+them from the index. A write that fails (a full disk) raises one DatasetError naming
+the directory; what was finalised before stays as it was.
 """
 from __future__ import annotations
 
@@ -40,11 +46,15 @@ IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
 
 
 def _atomic_write_table(path: Path, table: pa.Table) -> None:
@@ -126,7 +136,13 @@ class EpisodeRecorder:
         ep_p = self.root / EPISODES_PATH
         self.episodes: list[dict[str, Any]] = pq.read_table(ep_p).to_pylist() if ep_p.exists() else []
         stats_p = self.root / "meta" / "stats.json"
-        self.stats_acc: dict[str, Any] = json.loads(stats_p.read_text()).get("_acc", {}) if stats_p.exists() else {}
+        self.stats_acc: dict[str, Any] = {}
+        if stats_p.exists():
+            try:
+                self.stats_acc = json.loads(stats_p.read_text()).get("_acc", {})
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                self.stats_acc = {}  # derived data: rebuilt from the index below
+        self._stats_from_episodes()
 
     def _check_compatible(self) -> None:
         if self.info is None:
@@ -138,6 +154,11 @@ class EpisodeRecorder:
         if self.info.get("features") != self.features:
             raise DatasetError(f"{self.root}: holds episodes with other features (cameras or scene); record to a new directory")
 
+    def _write_failed(self, e: OSError, what: str) -> DatasetError:
+        why = e.strerror or str(e)
+        return DatasetError(f"{self.root}: cannot write {what} ({why}); is the disk full? "
+                            "episodes finished before this one are kept")
+
     # ----- the Recorder protocol -----
     def start_episode(self, task: str, meta: dict[str, Any]) -> None:
         if self._ep is not None:
@@ -148,10 +169,16 @@ class EpisodeRecorder:
         self._ep = {"episode_index": idx, "task": task, "task_index": self.tasks.index(task), "frames": 0,
                     "meta": dict(meta), "instruction": None, "instruction_t": 0.0, "corrections": 0,
                     "interventions": 0, "started": time.time()}
+        self._failed = False
         self._partial_path = self.root / "meta" / "partial" / f"episode-{idx:06d}.arrows"
-        self._sink = pa.OSFile(str(self._partial_path), "wb")
         header = {"task": task, "meta": meta, "episode_index": idx, "task_index": self._ep["task_index"]}
-        self._writer = ipc.new_stream(self._sink, self.schema.with_metadata({"corrigo.episode": json.dumps(header)}))
+        try:
+            self._sink = pa.OSFile(str(self._partial_path), "wb")
+            self._writer = ipc.new_stream(self._sink, self.schema.with_metadata({"corrigo.episode": json.dumps(header)}))
+        except OSError as e:
+            self._abandon()
+            self._ep = None
+            raise self._write_failed(e, "the episode stream") from None
         self._rows = []
 
     def add_frame(self, observation: dict[str, Any], action: dict[str, Any], instruction: str,
@@ -159,6 +186,8 @@ class EpisodeRecorder:
         ep = self._ep
         if ep is None:
             raise DatasetError("add_frame called outside an episode")
+        if self._failed:  # reported once already; the rest of this episode is not recorded
+            return
         i = ep["frames"]
         ts = i / self.fps
         if instruction != ep["instruction"] or source != ep.get("source"):
@@ -189,25 +218,58 @@ class EpisodeRecorder:
 
     def _flush(self) -> None:
         if self._rows and self._writer is not None:
-            self._writer.write_batch(pa.RecordBatch.from_pylist(self._rows, schema=self.schema))
-            self._sink.flush()
+            try:
+                self._writer.write_batch(pa.RecordBatch.from_pylist(self._rows, schema=self.schema))
+                self._sink.flush()
+            except OSError as e:
+                self._failed = True
+                self._rows = []
+                raise self._write_failed(e, "the episode's frames") from None
             self._rows = []
+
+    def _abandon(self) -> None:
+        """Close the stream without finalising; the complete batches stay for recovery on the next open."""
+        for h in (self._writer, self._sink):
+            try:
+                if h is not None:
+                    h.close()
+            except OSError:
+                pass
+        self._writer = self._sink = None
+        self._rows = []
 
     def end_episode(self, success: bool | None, meta: dict[str, Any]) -> None:
         ep = self._ep
         if ep is None:
             return
-        self._flush()
-        assert self._writer is not None
-        self._writer.close()
-        self._sink.close()
+        if self._failed:  # the write error was raised already; nothing more is written
+            self._abandon()
+            self._ep = None
+            return
+        try:
+            self._flush()
+            assert self._writer is not None
+            self._writer.close()
+            self._sink.close()
+        except DatasetError:
+            self._abandon()
+            self._ep = None
+            raise
+        except OSError as e:
+            self._abandon()
+            self._ep = None
+            raise self._write_failed(e, "the episode's frames") from None
         self._writer = None
         self._ep = None
         if ep["frames"] == 0:
             self._partial_path.unlink(missing_ok=True)
             return
         table = _read_stream(self._partial_path)
-        self._finalise(table, ep["task"], {**ep["meta"], **meta}, success, complete=True)
+        try:
+            self._finalise(table, ep["task"], {**ep["meta"], **meta}, success, complete=True)
+        except OSError as e:
+            self._load_meta()  # back to what is on disk; the partial stream is recovered on the next open
+            raise self._write_failed(e, "the finished episode") from None
         self._partial_path.unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -228,6 +290,11 @@ class EpisodeRecorder:
         n = table.num_rows
         # Global indices are assigned at finalisation (a recovered episode may come after others).
         table = table.set_column(table.schema.get_field_index("index"), "index", pa.array(np.arange(start, start + n), pa.int64()))
+        # so is the task index: a crash may have lost a new task from tasks.parquet before the episode got here
+        if task not in self.tasks:
+            self.tasks.append(task)
+        table = table.set_column(table.schema.get_field_index("task_index"), "task_index",
+                                 pa.array(np.full(n, self.tasks.index(task)), pa.int64()))
         chunk, file = divmod(idx, CHUNK_SIZE)
         path = self.root / DATA_PATH.format(chunk_index=chunk, file_index=file)
         _atomic_write_table(path, table)
@@ -252,6 +319,22 @@ class EpisodeRecorder:
         self._merge_stats(stats)
         self._write_meta()
 
+    def _stats_from_episodes(self) -> dict[str, Any] | None:
+        """The running sums rebuilt from the per-episode stats in the index (the commit record), so
+        stats.json is never trusted past it. None when the index predates these columns."""
+        self.stats_acc, keep = {}, self.stats_acc
+        for e in self.episodes:
+            per: dict[str, dict[str, list[float]]] = {}
+            for key, val in e.items():
+                parts = key.split("/")
+                if len(parts) == 3 and parts[0] == "stats" and val is not None:
+                    per.setdefault(parts[1], {})[parts[2]] = list(val)
+            if not per or any(not {"min", "max", "mean", "std", "count"} <= set(st) for st in per.values()):
+                self.stats_acc = keep
+                return None
+            self._merge_stats(per)
+        return self.stats_acc
+
     def _merge_stats(self, stats: dict[str, dict[str, list[float]]]) -> None:
         for feat, st in stats.items():
             acc = self.stats_acc.get(feat)
@@ -270,8 +353,10 @@ class EpisodeRecorder:
         meta = self.root / "meta"
         for e in self.episodes:  # episodes recorded before the outcome column keep a null one
             e.setdefault("outcome", None)
-        _atomic_write_table(self.root / EPISODES_PATH, pa.Table.from_pylist(self.episodes))
+        # tasks first, then the index (the commit record), then what is derived from it
         _atomic_write_table(meta / "tasks.parquet", pa.table({"task_index": list(range(len(self.tasks))), "task": self.tasks}))
+        if self.episodes:
+            _atomic_write_table(self.root / EPISODES_PATH, pa.Table.from_pylist(self.episodes))
         stats: dict[str, Any] = {}
         for feat, acc in self.stats_acc.items():
             mean = np.asarray(acc["sum"]) / acc["n"]
@@ -289,16 +374,38 @@ class EpisodeRecorder:
         self.info = info
 
     def _recover_partials(self, on_partial: str) -> None:
+        finalised = {int(e["episode_index"]) for e in self.episodes}
         for p in sorted((self.root / "meta" / "partial").glob("episode-*.arrows")):
             table, header = _read_stream_lenient(p)
             if on_partial == "discard" or table is None or table.num_rows == 0:
                 p.unlink(missing_ok=True)
+                continue
+            if int(table.column("episode_index")[0].as_py()) in finalised:
+                p.unlink(missing_ok=True)  # killed after the commit, before this cleanup: the episode is in
                 continue
             self._finalise(table, header.get("task", ""), {**header.get("meta", {}), "done_reason": "recovered after a crash"},
                            None, complete=False)
             p.unlink(missing_ok=True)
         for tmp in self.root.rglob("*.tmp"):  # half-written renames from a crash
             tmp.unlink(missing_ok=True)
+        self._repair_derived()
+
+    def _repair_derived(self) -> None:
+        """After a kill between the index and the files derived from it, rewrite them."""
+        if self.info is None and not self.episodes:
+            return
+        stats_p = self.root / "meta" / "stats.json"
+        try:
+            counted = json.loads(stats_p.read_text()).get("_acc", {}) if stats_p.exists() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            counted = None
+        want_n = self._total_frames()
+        info = self.info or {}
+        stale = (info.get("total_episodes") != len(self.episodes) or info.get("total_frames") != want_n
+                 or info.get("total_tasks") != len(self.tasks) or counted is None
+                 or any(acc.get("n") != want_n for acc in counted.values()) or (want_n and not counted))
+        if stale:
+            self._write_meta()
 
 
 def _read_stream(path: Path) -> pa.Table:

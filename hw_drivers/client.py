@@ -27,6 +27,7 @@ from robot.robot import Robot
 from robot.types import Feature, SceneObject
 
 DEFAULT_PORT = 5555
+REPLY_MAX_BYTES = 64 << 20  # per frame: a corrupted length prefix beyond this drops the connection at once
 IDEMPOTENT = frozenset({"hello", "features", "ping", "get_observation", "scene"})
 
 
@@ -172,6 +173,7 @@ class ZmqRobot(Robot):
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.RECONNECT_IVL, 100)  # libzmq reconnects by itself, backing off 0.1 s -> 2 s
         s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        s.setsockopt(zmq.MAXMSGSIZE, REPLY_MAX_BYTES)
         if self._curve is not None:
             server_pub, client_pub, client_secret = self._curve
             s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server_pub, client_pub, client_secret
@@ -199,8 +201,9 @@ class ZmqRobot(Robot):
         s = self._socket(zmq.SUB)
         s.setsockopt(zmq.RCVHWM, 2)  # bounded; CONFLATE cannot be used with multipart messages
         s.setsockopt(zmq.SUBSCRIBE, P.STATE_TOPIC)
-        s.connect(f"tcp://{self.host}:{port}")
-        self._sub = _StateReader(s)
+        endpoint = f"tcp://{self.host}:{port}"
+        s.connect(endpoint)
+        self._sub = _StateReader(s, endpoint, stale_s=max(1.0, 20 * self.control_dt))
         self._sub.start()
 
     # ----- requests -----
@@ -238,7 +241,7 @@ class ZmqRobot(Robot):
             if frames and frames[0] == b"":  # tolerate a REQ-style delimiter
                 frames = frames[1:]
             try:
-                header = P.unpack(frames[0], max_bytes=64 << 20)
+                header = P.unpack(frames[0], max_bytes=REPLY_MAX_BYTES)
             except Exception:
                 continue  # garbage: ignore it, keep waiting for ours
             if not isinstance(header, dict) or header.get("id") != rid:
@@ -267,6 +270,8 @@ class ZmqRobot(Robot):
 
     def _no_reply_message(self, timeout: float) -> str:
         base = f"no reply from {self.url} within {timeout:.1f} s"
+        if self._connected:  # it answered before: the link went, not the configuration
+            return f"{base}: lost the link to the server (it holds the arm when commands stop)"
         if self._curve is not None:
             return (f"{base}: not authorised or server unreachable (is `corrigo serve` running, and is this "
                     "client's public key in its --allow list?)")
@@ -382,21 +387,35 @@ class _StateReader(threading.Thread):
     A reader is needed because HWM-limited queues drop *new* messages when full: a
     subscriber that reads only now and then would see stale states. Only headers
     are decoded here; image frames are decoded when an observation is asked for.
+
+    The server publishes every tick, so silence for `stale_s` means the connection is
+    stuck (a link that blackholed, or a corrupted length prefix that has libzmq waiting
+    for a frame that never comes): the reader then reconnects, as the request path
+    does after a timeout. Until then `get_observation` falls back to requests.
     """
 
-    def __init__(self, sock: zmq.Socket) -> None:
+    def __init__(self, sock: zmq.Socket, endpoint: str = "", stale_s: float = 1.0) -> None:
         super().__init__(name="corrigo-zmq-state", daemon=True)
         self._sock = sock
+        self._endpoint, self._stale_s = endpoint, stale_s
+        self.reconnects = 0
         self._cond = threading.Condition()
         self._stop_flag = False
         self.latest: tuple[dict[str, Any], list[bytes]] | None = None
         self.received = 0
 
     def run(self) -> None:
+        last = time.monotonic()
         try:
             while not self._stop_flag:
                 if not self._sock.poll(50):
+                    if self._endpoint and time.monotonic() - last > self._stale_s:
+                        self._sock.disconnect(self._endpoint)  # drops the stuck TCP connection
+                        self._sock.connect(self._endpoint)
+                        self.reconnects += 1
+                        last = time.monotonic()
                     continue
+                last = time.monotonic()
                 newest = None
                 while True:
                     try:
@@ -407,7 +426,7 @@ class _StateReader(threading.Thread):
                 if newest is None or len(newest) < 2:
                     continue
                 try:
-                    header = P.unpack(newest[1], max_bytes=64 << 20)
+                    header = P.unpack(newest[1], max_bytes=REPLY_MAX_BYTES)
                 except Exception:
                     continue  # a malformed state is skipped, never fatal
                 if isinstance(header, dict) and header.get("v") == P.PROTOCOL_VERSION:
