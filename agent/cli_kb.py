@@ -10,10 +10,13 @@
     corrigo kb import FILE.jsonl [--mode merge|replace]
     corrigo kb stats [--json]
     corrigo kb check
+    corrigo kb init [PATH]
 
-Every subcommand takes `--kb PATH` (or `sqlite:PATH`); the default is $CORRIGO_KB, else
-`<user data dir>/corrigo/kb.sqlite`. User mistakes (bad id, missing or foreign file)
-give one line on stderr and exit code 2.
+Every subcommand takes `--kb PATH` (or `sqlite:PATH`, or `new:PATH` to make a new store);
+the default is $CORRIGO_KB, else `<user data dir>/corrigo/kb.sqlite`. User mistakes (bad
+id, missing, empty or foreign file) give one line on stderr and exit code 2. A store that
+fails its check at open is read-only: `list`, `show`, `export`, `stats` and `check` still
+work (to rescue what is readable), every command that writes is refused, naming the file.
 """
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ _SCOPE_FLAGS = ("task", "skill", "object_category", "object", "user", "site")
 
 def _kb_option(p: argparse.ArgumentParser, default: Any) -> None:
     p.add_argument("--kb", default=default, metavar="PATH",
-                   help="knowledge base file or sqlite:PATH (default: $CORRIGO_KB, else the user data dir)")
+                   help="knowledge base file, sqlite:PATH, or new:PATH to make a new one "
+                        "(default: $CORRIGO_KB, else the user data dir)")
 
 
 def _scope_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -108,6 +112,8 @@ def add_kb_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p = cmd("stats", "counts, use totals and sizes")
     p.add_argument("--json", action="store_true")
     cmd("check", "check the file's integrity and that every item has its history and embeddings")
+    p = cmd("init", "make a new, empty knowledge base (PATH must not exist yet, or be an empty file)")
+    p.add_argument("path", nargs="?", metavar="PATH", help="where (default: --kb, $CORRIGO_KB, the user data dir)")
     kb.set_defaults(kb_parser=kb)
 
 
@@ -125,11 +131,25 @@ def cmd_kb(args: argparse.Namespace) -> int:
         return 0
 
 
-def _open(args: argparse.Namespace, create: bool = False) -> Any:
-    from corrections_kb.store import default_kb_path, open_store
+def _spec(args: argparse.Namespace) -> str:
+    from corrections_kb.store import default_kb_path
 
-    spec = args.kb or os.environ.get("CORRIGO_KB") or str(default_kb_path())
-    return open_store(spec, create=create)
+    if args.kb is not None and not args.kb.strip():  # `--kb "$UNSET"`: not the default store
+        raise CorrigoError("--kb is empty; give a path, sqlite:PATH or new:PATH")
+    return args.kb or os.environ.get("CORRIGO_KB") or str(default_kb_path())
+
+
+def _open(args: argparse.Namespace, create: bool = False, write: bool = False) -> Any:
+    """The store; `write`: this command writes, so a store that refuses writes fails now,
+    before any work (an embedding model loading) is done."""
+    from corrections_kb.store import open_store
+
+    store = open_store(_spec(args), create=create)
+    corrupt = store.corrupt
+    if write and corrupt:
+        store.close()
+        raise CorrigoError(corrupt)
+    return store
 
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
@@ -279,14 +299,14 @@ def kb_add(args: argparse.Namespace) -> int:
     prov: dict[str, Any] = {"source": "corrigo kb add", "time": time.time(), "utterances": [args.statement]}
     if args.operator:
         prov["operator"] = args.operator
-    emb = None
-    if not args.no_embed:
-        from corrections_kb.embed import get_text_embedder
+    with _open(args, create=True, write=True) as store:
+        emb = None
+        if not args.no_embed:
+            from corrections_kb.embed import get_text_embedder
 
-        emb = get_text_embedder().embed(args.statement)
-    k = Knowledge(kind=args.kind, statement=args.statement, effect=effect, scope=_filters(args),
-                  text_embedding=emb, provenance=prov)
-    with _open(args, create=True) as store:
+            emb = get_text_embedder().embed(args.statement)
+        k = Knowledge(kind=args.kind, statement=args.statement, effect=effect, scope=_filters(args),
+                      text_embedding=emb, provenance=prov)
         item_id = store.add(k, reason="added by hand")
     print(f"added item {item_id}")
     return 0
@@ -296,7 +316,7 @@ def kb_edit(args: argparse.Namespace) -> int:
     changes: dict[str, Any] = {}
     if args.effect is not None:
         changes["effect"] = _effect_arg(args.effect)
-    with _open(args) as store:
+    with _open(args, write=True) as store:
         cur = store.get(args.id)
         if args.statement is not None and args.statement != cur.statement:
             changes["statement"] = args.statement
@@ -313,7 +333,7 @@ def kb_edit(args: argparse.Namespace) -> int:
 
 def _toggle(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        with _open(args) as store:
+        with _open(args, write=True) as store:
             before = store.get(args.id)
             k = getattr(store, name)(args.id, reason=args.reason)
         if k.version == before.version:
@@ -333,7 +353,7 @@ def kb_undo(args: argparse.Namespace) -> int:
         return _toggle("undo")(args)
     from agent.knowledge import undo_episode
 
-    with _open(args) as store:
+    with _open(args, write=True) as store:
         episode, done = undo_episode(store)
     if episode is None:
         print("nothing to undo: no episode has taught this knowledge base anything")
@@ -354,7 +374,7 @@ def kb_export(args: argparse.Namespace) -> int:
 def kb_import(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.file):
         raise CorrigoError(f"no such file: {args.file}")
-    with _open(args, create=True) as store:
+    with _open(args, create=True, write=True) as store:
         report = store.import_jsonl(args.file, mode=args.mode)
     print(f"imported {args.file} ({args.mode}): {report}")
     return 0
@@ -388,10 +408,27 @@ def kb_check(args: argparse.Namespace) -> int:
     return 0 if not problems else 1
 
 
+def kb_init(args: argparse.Namespace) -> int:
+    from corrections_kb.store import open_store
+
+    if args.path is not None and not args.path.strip():
+        raise CorrigoError("kb init: PATH is empty")
+    spec = args.path or _spec(args)
+    if spec == "default":
+        from corrections_kb.store import default_kb_path
+
+        spec = str(default_kb_path())
+    if spec.startswith(("sqlite:", "new:")):
+        spec = spec.partition(":")[2]
+    with open_store(f"new:{spec}") as store:
+        print(f"made a new knowledge base at {store.location}")
+    return 0
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": kb_list, "show": kb_show, "search": kb_search, "add": kb_add, "edit": kb_edit,
     "disable": _toggle("disable"), "enable": _toggle("enable"), "undo": kb_undo,
-    "export": kb_export, "import": kb_import, "stats": kb_stats, "check": kb_check,
+    "export": kb_export, "import": kb_import, "stats": kb_stats, "check": kb_check, "init": kb_init,
 }
 
 

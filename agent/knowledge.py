@@ -404,7 +404,16 @@ def _whoami() -> str:
 
 
 def open_knowledge(spec: str, **kwargs: Any) -> KnowledgeBridge:
-    """`--kb PATH` or `--kb sqlite:PATH`: a bridge on that store."""
+    """`--kb PATH`, `--kb sqlite:PATH` or `--kb new:PATH`: a bridge on that store.
+
+    A store that refuses writes (it failed its check at open: `store.corrupt`) is refused
+    here, before the arm moves, rather than read from and then failing to learn at the end."""
+    from corrections_kb.errors import KnowledgeStoreError
     from corrections_kb.store import open_store
 
-    return KnowledgeBridge(open_store(spec), **kwargs)
+    store = open_store(spec)
+    corrupt = store.corrupt
+    if corrupt:
+        store.close()
+        raise KnowledgeStoreError(corrupt)
+    return KnowledgeBridge(store, **kwargs)

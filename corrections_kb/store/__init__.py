@@ -37,23 +37,38 @@ STORES: Registry[KnowledgeStore] = Registry("knowledge store", "corrigo.stores",
 
 def register_store(scheme: str, factory: Callable[..., KnowledgeStore], *, requires: tuple[str, ...] = ()) -> None:
     """Make `--kb SCHEME:ARG` open `factory(ARG, **kwargs)`."""
-    STORES.register(scheme, factory, requires=requires, usage=f"{scheme}:PATH" if scheme == "sqlite" else f"{scheme}:...")
+    STORES.register(scheme, factory, requires=requires, usage=f"{scheme}:PATH" if scheme in ("sqlite", "new") else f"{scheme}:...")
 
 
 def _sqlite(arg: str, **kwargs: Any) -> KnowledgeStore:
-    return SqliteKnowledgeStore(arg or None, **kwargs)
+    if not arg:  # `--kb sqlite:` is a mistake (an unset variable?), not a request for the default store
+        raise KnowledgeStoreError("'sqlite:' names no file; give sqlite:PATH (or 'default' for the store in the "
+                                  "user data directory)")
+    return SqliteKnowledgeStore(arg, **kwargs)
+
+
+def _new(arg: str, **kwargs: Any) -> KnowledgeStore:
+    if not arg:
+        raise KnowledgeStoreError("'new:' names no file; give new:PATH to make a new knowledge base at PATH")
+    kwargs.pop("create", None)
+    return SqliteKnowledgeStore(arg, new=True, **kwargs)
 
 
 register_store("sqlite", _sqlite)
+register_store("new", _new)  # `--kb new:PATH`: make a new SQLite store (PATH missing or 0 bytes)
 
 
 def open_store(spec: str | os.PathLike[str] | None = None, **kwargs: Any) -> KnowledgeStore:
-    """Open a store from a spec: None or 'default' (default_kb_path()), 'SCHEME:ARG' of a registered
-    store ('sqlite:PATH'), or a path (SQLite). A URL of an unknown scheme is an error, not a file name.
-    Keyword arguments go to the store's factory."""
-    if spec is None or str(spec) in ("", "default"):
+    """Open a store from a spec: None or 'default' (default_kb_path(), made on first use),
+    'SCHEME:ARG' of a registered store ('sqlite:PATH'; 'new:PATH' makes a new one), or a path
+    (SQLite). An empty spec or path is an error, as is a URL of an unknown scheme (not a file
+    name). Keyword arguments go to the store's factory."""
+    if spec is None or str(spec) == "default":
         return SqliteKnowledgeStore(None, **kwargs)
     s = str(spec)
+    if not s.strip():
+        raise KnowledgeStoreError("the knowledge base is given as an empty string; give a path, 'default', "
+                                  "'new:PATH' or (to the agent) 'none'")
     scheme, sep, _ = s.partition(":")
     if sep and len(scheme) > 1 and (scheme in STORES.known() or "://" in s):  # "C:..." is a drive, not a scheme
         return STORES.make(s, **kwargs)

@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -96,7 +96,7 @@ def import_jsonl(store: "StoreFile", path: str | os.PathLike[str], mode: str) ->
     except OSError as e:
         raise KnowledgeStoreError(f"cannot read {src}: {e.strerror or e}") from None
     with f:
-        lines = iter(enumerate(f, 1))
+        lines = _text_lines(src, f)
         try:
             _, first = next(lines)
         except StopIteration:
@@ -186,6 +186,22 @@ class _GroupByFirst:
             out.append(self._next)
             self._next = next(self._it, None)
         return out
+
+
+def _text_lines(src: Path, f: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """(line number, line) of the import file; bad UTF-8 is the file's fault, not the store's."""
+    lineno = 0
+    it = iter(f)
+    while True:
+        try:
+            line = next(it)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as e:
+            raise KnowledgeStoreError(f"{src}:{lineno + 1}: not UTF-8 text ({e.reason}); "
+                                      "not a corrigo knowledge base export") from None
+        lineno += 1
+        yield lineno, line
 
 
 def _parse_json_line(src: Path, lineno: int, line: str) -> Any:

@@ -105,12 +105,21 @@ class KnowledgeStore(Protocol):
       active_by_skill, uses, successes, contradictions, history_rows, use_log_rows,
       embeddings {space: count}, dims {space: dim}, models {space: name}.
     - `check()` returns a list of problems found (empty: consistent).
+    - A damaged store is never written: `corrupt` is None, or a one-line reason (naming the
+      store and `corrigo kb check`) why every write raises `KnowledgeStoreError`; reads that
+      still work may work, so `check`, `list` and `export_jsonl` can rescue what is readable.
+      Data that fails to decode raises `KnowledgeStoreError` naming the store, never another type.
     - `close()` is idempotent; the store is a context manager that closes on exit.
     """
 
     @property
     def location(self) -> str:
         """Where the store lives, for messages (a file path; a URL without its password)."""
+        ...
+
+    @property
+    def corrupt(self) -> str | None:
+        """None, or why this store refuses every write (it was found damaged)."""
         ...
 
     def add(self, k: Knowledge, reason: str | None = None) -> int: ...

@@ -8,7 +8,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from corrections_kb.effects import effect_from_dict
-from corrections_kb.knowledge import SCOPE_KEYS, Knowledge
+from corrections_kb.errors import KBError
+from corrections_kb.knowledge import KNOWLEDGE_KINDS, SCOPE_KEYS, Knowledge
 
 SPACES: tuple[str, ...] = ("text", "visual")
 JSON = functools.partial(json.dumps, separators=(",", ":"), allow_nan=False)
@@ -30,12 +31,36 @@ INSERT_HISTORY = ("INSERT INTO item_history (item_id, version, action, at, reaso
                   "VALUES (?, ?, ?, ?, ?, ?, ?)")
 
 
+class StoredRowError(ValueError):
+    """A stored row that does not decode (a damaged file); the store's public methods turn it
+    into a KnowledgeStoreError naming the file."""
+
+
 def vec_blob(v: np.ndarray) -> bytes:
     return np.ascontiguousarray(v, dtype="<f4").tobytes()
 
 
 def blob_vec(b: bytes) -> np.ndarray:
-    return np.frombuffer(b, dtype="<f4").astype(np.float32)
+    if not isinstance(b, bytes) or len(b) % 4:
+        raise StoredRowError(f"a stored vector is {type(b).__name__} of {len(b) if isinstance(b, (bytes, str)) else '?'} "
+                             "bytes, not float32s")
+    v = np.frombuffer(b, dtype="<f4").astype(np.float32)
+    if not usable_vectors(v):  # written finite and non-zero, so a damaged blob
+        raise StoredRowError("a stored vector is zero or holds a non-finite number")
+    return v
+
+
+def usable_vectors(v: np.ndarray) -> bool:
+    """Finite, with a finite non-zero float32 norm per row (what the search index accepts)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.linalg.norm(np.atleast_2d(v), axis=1)
+    return bool(np.isfinite(norms).all() and (norms > 0).all())
+
+
+def _loads(text: Any, what: str) -> Any:
+    if not isinstance(text, str):
+        raise StoredRowError(f"{what} is stored as {type(text).__name__}, not JSON text")
+    return json.loads(text)  # JSONDecodeError: the store's boundary reports it
 
 
 def row_refs(r: Sequence[Any]) -> dict[str, int | None]:
@@ -45,15 +70,28 @@ def row_refs(r: Sequence[Any]) -> dict[str, int | None]:
 
 def row_to_knowledge(r: Sequence[Any]) -> Knowledge:
     n = len(ITEM_COLS)
-    # Validated when written (and the schema's CHECKs hold), so skip re-validation, except
-    # the effect, which is typed here.
-    return Knowledge._trusted(
-        kind=r[2], statement=r[3], effect=effect_from_dict(json.loads(r[4])), scope=dict(zip(SCOPE_KEYS, r[5:11])),
-        text_embedding=None if r[n] is None else blob_vec(r[n]),
-        visual_embedding=None if r[n + 1] is None else blob_vec(r[n + 1]),
-        provenance=json.loads(r[11]), uses=int(r[12]), successes=int(r[13]), contradictions=int(r[14]),
-        active=bool(r[15]), created_at=float(r[16]), updated_at=float(r[17]), version=int(r[18]), id=int(r[0]),
-        uid=r[1])
+    # Validated when written, so skip re-validation (reading is then ~10x cheaper), except the
+    # effect, which is typed here, and the types SQLite does not enforce: a damaged page can
+    # hold any type in any column, and that must not travel on as a Knowledge.
+    try:
+        if not (isinstance(r[0], int) and isinstance(r[1], str) and r[2] in KNOWLEDGE_KINDS and isinstance(r[3], str)
+                and all(v is None or isinstance(v, str) for v in r[5:11])
+                and all(isinstance(v, int) for v in (*r[12:16], r[18]))
+                and all(isinstance(v, (int, float)) for v in r[16:18])):
+            raise StoredRowError(f"item {r[0]!r}: a column holds a value of the wrong type")
+        provenance = _loads(r[11], "provenance")
+        effect = _loads(r[4], "effect")
+        if not isinstance(provenance, dict) or not isinstance(effect, dict):
+            raise StoredRowError(f"item {r[0]}: its effect or provenance is not a JSON object")
+        return Knowledge._trusted(
+            kind=r[2], statement=r[3], effect=effect_from_dict(effect), scope=dict(zip(SCOPE_KEYS, r[5:11])),
+            text_embedding=None if r[n] is None else blob_vec(r[n]),
+            visual_embedding=None if r[n + 1] is None else blob_vec(r[n + 1]),
+            provenance=provenance, uses=int(r[12]), successes=int(r[13]), contradictions=int(r[14]),
+            active=bool(r[15]), created_at=float(r[16]), updated_at=float(r[17]), version=int(r[18]), id=int(r[0]),
+            uid=r[1])
+    except KBError as e:  # InvalidKnowledge from the effect: the row, not the caller, is wrong
+        raise StoredRowError(f"item {r[0]!r}: {e}") from None
 
 
 def item_row(k: Knowledge, item_id: int, version: int, refs: Mapping[str, int | None]) -> tuple[Any, ...]:
@@ -72,7 +110,12 @@ def snapshot(k: Knowledge, refs: Mapping[str, int | None], **override: Any) -> s
 
 
 def snapshot_item(snap: str, vecs: Mapping[tuple[str, int], np.ndarray]) -> Knowledge:
-    d = json.loads(snap)
-    refs = {s: d.pop(f"{s}_emb_version", None) for s in SPACES}
-    d.update({f"{s}_embedding": vecs.get((s, refs[s])) if refs[s] is not None else None for s in SPACES})
-    return Knowledge.from_dict(d)
+    d = _loads(snap, "a history snapshot")
+    if not isinstance(d, dict):
+        raise StoredRowError("a history snapshot is not a JSON object")
+    try:
+        refs = {s: d.pop(f"{s}_emb_version", None) for s in SPACES}
+        d.update({f"{s}_embedding": vecs.get((s, refs[s])) if refs[s] is not None else None for s in SPACES})
+        return Knowledge.from_dict(d)
+    except (KBError, TypeError, KeyError) as e:  # validated: a damaged snapshot fails here
+        raise StoredRowError(f"a history snapshot does not decode: {e}") from None

@@ -1,4 +1,4 @@
-"""The SQLite file: how it is recognised, claimed and migrated.
+"""The SQLite file: how it is recognised and migrated.
 
 Schema versions live in `PRAGMA user_version`; `MIGRATIONS[i]` takes a file from version
 i to i + 1, each in the caller's one write transaction (so a crash leaves the previous
@@ -176,14 +176,39 @@ def check_file(path: Path) -> None:
             "left it untouched (restore a backup or an export)")
 
 
-def claim_new_file(conn: sqlite3.Connection, path: Path) -> None:
-    """Mark an empty file as ours (inside the write lock: another process may race us)."""
-    if conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
-        return
-    if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-        raise KnowledgeStoreError(f"{path} is an SQLite database of another application, not a corrigo "
-                                  "knowledge base; left it untouched")
-    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+_EXPECTED: dict[tuple[int, ...], dict[str, Any]] = {}
+
+
+def expected_schema(version: int) -> dict[str, Any]:
+    """`sqlite_master` (name -> sql) of a store at `version`, as MIGRATIONS build it."""
+    key = tuple(id(m) for m in MIGRATIONS[:version])  # keyed by the migrations themselves (tests add some)
+    if key not in _EXPECTED:
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            conn.execute("BEGIN")
+            for step in MIGRATIONS[:version]:
+                step(conn)
+            conn.execute("COMMIT")
+            _EXPECTED[key] = {name: sql for name, sql in conn.execute("SELECT name, sql FROM sqlite_master")}
+        finally:
+            conn.close()
+    return _EXPECTED[key]
+
+
+def schema_problems(conn: sqlite3.Connection) -> list[str]:
+    """Every table, index and trigger of ours present with our SQL: a damaged name or column
+    in the schema passes SQLite's integrity_check, yet the file is no longer the store we write."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if not 0 < version <= SCHEMA_VERSION:
+        return [] if version > SCHEMA_VERSION else ["schema: no version (user_version 0)"]
+    have = {name: sql for name, sql in conn.execute("SELECT name, sql FROM sqlite_master")}
+    out = []
+    for name, sql in expected_schema(version).items():
+        if name not in have:
+            out.append(f"schema: {name} is missing")
+        elif have[name] != sql:
+            out.append(f"schema: {name} is not as corrigo made it")
+    return out
 
 
 def needs_migration(conn: sqlite3.Connection, path: Path) -> bool:

@@ -27,7 +27,7 @@ from corrections_kb.errors import InvalidKnowledge
 from corrections_kb.index import EXACT_MAX_ITEMS, ExactIndex, HnswIndex, make_index
 from corrections_kb.knowledge import SCOPE_KEYS, Knowledge
 from corrections_kb.store.protocol import SearchHit, StoreFile
-from corrections_kb.store.rows import SCOPE_COLS, SPACES
+from corrections_kb.store.rows import SCOPE_COLS, SPACES, StoredRowError, usable_vectors
 
 
 _MAX_HID = "SELECT COALESCE(MAX(hid), 0) FROM item_history"
@@ -148,7 +148,12 @@ class SearchIndexes:
                                    f"e.space = '{space}' AND e.version = i.{space}_emb_version")
                 done = 0
                 while rows := cur.fetchmany(20_000):
-                    vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
+                    try:
+                        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), store.dims[space])
+                    except (TypeError, ValueError):  # a damaged vector: the store reports it, naming the file
+                        raise StoredRowError(f"a stored {space} vector is not {store.dims[space]} float32s") from None
+                    if not usable_vectors(vecs):
+                        raise StoredRowError(f"a stored {space} vector is zero or holds a non-finite number")
                     index.add(np.fromiter((r[0] for r in rows), np.int64, len(rows)), vecs)
                     done += len(rows)
                     if progress is not None:

@@ -19,6 +19,20 @@ Safety: the file is checked before SQLite touches it (magic bytes, our
 `KnowledgeStoreError` and is left byte-for-byte unchanged. Every write is one
 `BEGIN IMMEDIATE` transaction (a killed process leaves the last committed state), in
 WAL mode with a busy timeout and retries so several processes can write at once.
+
+A corrupt store is never written. Opening checks the file once: the whole of `check()`
+(SQLite's integrity_check, foreign keys, every item's history and vectors) when the file
+is at most FULL_CHECK_MAX_BYTES (milliseconds for a few thousand items), else SQLite's
+quick_check (about 0.1 s per 100 MB). On a problem the store stays open for reading
+(so `corrigo kb check`, `list`, `show` and `export` can rescue what is readable), `corrupt`
+says why, and every write raises a one-line KnowledgeStoreError naming the file and
+`corrigo kb check`. A corruption SQLite meets later (SQLITE_CORRUPT) does the same from
+then on. Anything that fails to decode (bad UTF-8, JSON, a vector blob, a field of the
+wrong type) becomes a KnowledgeStoreError naming the file at the public methods.
+
+A new file is built beside its final name and linked into place, so no process ever sees
+a half-made store, and a 0-byte file is never taken for a new store: it is refused
+unless `new=True` (`--kb new:PATH`, `corrigo kb init`) asks for a new store there.
 """
 from __future__ import annotations
 
@@ -26,9 +40,12 @@ import functools
 import json
 import os
 import random
+import resource
+import shutil
 import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, TypeVar
 
@@ -42,7 +59,7 @@ import corrections_kb.store.schema as schema
 from corrections_kb.store.protocol import HistoryEntry, ImportReport, SearchHit
 from corrections_kb.store.rows import (
     INSERT_EMBEDDING, INSERT_HISTORY, INSERT_ITEM, JSON, MAX_PARAMS, SCOPE_COLS, SELECT_ITEMS,
-    SELECT_ITEMS_NO_VEC, SPACES, blob_vec, item_row, row_refs, row_to_knowledge, snapshot, snapshot_item, vec_blob,
+    SELECT_ITEMS_NO_VEC, SPACES, StoredRowError, blob_vec, item_row, row_refs, row_to_knowledge, snapshot, snapshot_item, vec_blob,
 )
 from corrections_kb.store.search import SearchIndexes, query_vectors, rank_hits
 
@@ -56,13 +73,42 @@ def default_kb_path() -> Path:
     return Path(user_data_dir("corrigo")) / "kb.sqlite"
 
 
+FULL_CHECK_MAX_BYTES = 64 << 20  # up to this size, open runs the whole check(); above, quick_check
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_IOERR, _SQLITE_NOTADB = 11, 13, 10, 26
+
+
 def _is_busy(e: sqlite3.OperationalError) -> bool:
     msg = str(e).lower()
     return "locked" in msg or "busy" in msg
 
 
+def _primary_code(e: sqlite3.Error) -> int:
+    return int(getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def _looks_full(path: Path) -> bool:
+    """An I/O error on write is a full disk when space is short or a file size limit is set
+    (SQLite reports EFBIG and ENOSPC mid-page as SQLITE_IOERR, not SQLITE_FULL)."""
+    try:
+        if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+            return True
+        return shutil.disk_usage(path.parent).free < (64 << 20)
+    except (OSError, ValueError):
+        return False
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_hint(path: Path) -> str:
+    return f"run `corrigo kb check --kb {path}`"
+
+
 def _public(fn: Callable[..., T]) -> Callable[..., T]:
-    """Run under the store's lock; turn SQLite errors into one-line KnowledgeStoreError."""
+    """Run under the store's lock; turn SQLite and decoding errors into one-line KnowledgeStoreError
+    naming the file (the store's boundary: nothing else escapes from reading a damaged file)."""
 
     @functools.wraps(fn)
     def wrapper(self: "SqliteKnowledgeStore", *args: Any, **kwargs: Any) -> T:
@@ -74,11 +120,16 @@ def _public(fn: Callable[..., T]) -> Callable[..., T]:
             except KBError:
                 raise
             except sqlite3.DatabaseError as e:
-                if isinstance(e, sqlite3.OperationalError) and _is_busy(e):
-                    raise KnowledgeStoreError(
-                        f"{self.path} stayed locked by another process for more than {self._busy_timeout_s:g} s"
-                    ) from None
-                raise KnowledgeStoreError(f"{self.path}: {e}") from None
+                raise self._sqlite_error(e) from None
+            except (UnicodeDecodeError, json.JSONDecodeError, StoredRowError) as e:
+                raise KnowledgeStoreError(f"{self.path} holds data that cannot be read ({_one_line(e)}); "
+                                          f"{_check_hint(self.path)}") from None
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+                # On a file known to be damaged (a broken index can hide rows: fetchone() gives
+                # None) any such failure is the damage; on a sound one it is a bug: let it show.
+                if self._corrupt is None:
+                    raise
+                raise KnowledgeStoreError(self._corrupt) from None
 
     return wrapper
 
@@ -88,11 +139,14 @@ class SqliteKnowledgeStore:
     Implements `KnowledgeStore` (corrections_kb/store/protocol.py).
 
     `index`: 'auto' (exact below EXACT_MAX_ITEMS embeddings, HNSW above), 'exact' or 'hnsw'.
-    `create`: make the file if missing (else KnowledgeStoreError). `text_dim`/`visual_dim`
-    are fixed when the file is created (default 384 / 1280) and checked when given later.
+    `create`: make the file if missing (else KnowledgeStoreError). `new`: make a new store
+    at `path`, which must be missing or a 0-byte file (an existing store is refused); without
+    it a 0-byte file is refused, not silently made a store. `text_dim`/`visual_dim` are
+    fixed when the file is created (default 384 / 1280) and checked when given later.
+    `corrupt`: None, or why this store refuses every write (see the module docstring).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True, new: bool = False,
                  text_dim: int | None = None, visual_dim: int | None = None, index: str = "auto",
                  persist_index: bool = True, busy_timeout_s: float = 10.0) -> None:
         if index not in ("auto", "exact", "hnsw"):
@@ -102,11 +156,21 @@ class SqliteKnowledgeStore:
         self._conn: sqlite3.Connection | None = None
         self._busy_timeout_s = busy_timeout_s
         self._search = SearchIndexes(self, index, persist_index)
+        self._corrupt: str | None = None  # see `corrupt`
         try:
-            self._open(create, {"text": text_dim, "visual": visual_dim})
-        except (sqlite3.DatabaseError, OSError) as e:
+            self._open(create, new, {"text": text_dim, "visual": visual_dim})
+        except sqlite3.DatabaseError as e:
             self._close_conn()
-            raise KnowledgeStoreError(f"{self.path} is a corrupt or unreadable knowledge base ({e}); "
+            if _primary_code(e) in (_SQLITE_FULL, _SQLITE_IOERR) or _is_busy(e):
+                raise self._sqlite_error(e) from None
+            raise KnowledgeStoreError(f"{self.path} is a corrupt or unreadable knowledge base ({_one_line(e)}); "
+                                      f"left it as it was; {_check_hint(self.path)}") from None
+        except OSError as e:
+            self._close_conn()
+            raise KnowledgeStoreError(f"cannot open the knowledge base {self.path}: {e.strerror or e}") from None
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:  # a damaged schema or meta table
+            self._close_conn()
+            raise KnowledgeStoreError(f"{self.path} is a corrupt knowledge base (cannot decode it: {_one_line(e)}); "
                                       "left it as it was") from None
         except BaseException:
             self._close_conn()
@@ -116,30 +180,48 @@ class SqliteKnowledgeStore:
     def location(self) -> str:
         return str(self.path)
 
+    @property
+    def corrupt(self) -> str | None:
+        """None, or why this store refuses every write (one line naming the file): it failed
+        its check at open, or SQLite met a corruption since."""
+        return self._corrupt
+
     # ----- opening -----
-    def _open(self, create: bool, dims: Mapping[str, int | None]) -> None:
+    def _open(self, create: bool, new: bool, dims: Mapping[str, int | None]) -> None:
         p = self.path
+        if str(p) in ("", "."):
+            raise KnowledgeStoreError("the knowledge base path is empty; give a file, or 'default'")
         if p.is_dir():
             raise KnowledgeStoreError(f"{p} is a directory, not a knowledge base file")
-        exists = p.exists()
-        if not exists and not create:
+        size = p.stat().st_size if p.exists() else None
+        if new and size:
+            raise KnowledgeStoreError(f"{p} already exists ({size} bytes), so it cannot be made a new knowledge "
+                                      f"base; open it with --kb {p}, or choose another path")
+        if size == 0 and not new:
+            raise KnowledgeStoreError(f"{p} is an empty file (0 bytes), not a knowledge base; to make a new one "
+                                      f"there use --kb new:{p} or `corrigo kb init {p}`")
+        if size is None and not (create or new):
             raise KnowledgeStoreError(f"no knowledge base at {p}")
-        if exists and p.stat().st_size > 0:
-            schema.check_file(p)
-        else:
-            p.parent.mkdir(parents=True, exist_ok=True)
+        if not size:
+            self._create_file(p, dims, replace_empty=size == 0)
+        schema.check_file(p)
         conn = self._conn = sqlite3.connect(str(p), timeout=self._busy_timeout_s, isolation_level=None,
                                             check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
-        if conn.execute("PRAGMA application_id").fetchone()[0] != schema.APPLICATION_ID:
-            self._write(lambda c: schema.claim_new_file(c, p))
+        if conn.execute("PRAGMA application_id").fetchone()[0] != schema.APPLICATION_ID:  # check_file saw ours
+            raise KnowledgeStoreError(f"{p} changed while it was being opened; try again")
         migrate = schema.needs_migration(conn, p)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise KnowledgeStoreError(f"{p}: cannot switch to WAL mode (journal_mode is {mode})")
+        # Before anything that could write (WAL switch, migrations): a corrupt file is only read.
+        self._health_check(conn)
+        if self._corrupt is None:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise KnowledgeStoreError(f"{p}: cannot switch to WAL mode (journal_mode is {mode})")
+        else:
+            conn.execute("PRAGMA query_only = ON")  # belt and braces: SQLite itself refuses writes
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process loses no commit
-        if migrate:
+        if migrate and self._corrupt is None:
             self._write(lambda c: schema.migrate(c, dims))
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not schema.TABLES <= tables:
@@ -153,9 +235,76 @@ class SqliteKnowledgeStore:
             if want is not None and want != self.dims[space]:
                 raise KnowledgeStoreError(f"{p} stores {self.dims[space]}-d {space} embeddings, not {want}-d")
 
+    def _create_file(self, p: Path, dims: Mapping[str, int | None], replace_empty: bool) -> None:
+        """Build a new store beside `p`, then link it into place: no process ever opens a
+        half-made store, and two processes creating `p` at once end up sharing one."""
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.new")
+        try:
+            conn = sqlite3.connect(str(tmp), isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                schema.migrate(conn, dims)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()  # the last connection: checkpoints into tmp and removes its WAL
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if replace_empty:  # asked for explicitly (new=True): the 0-byte file becomes the store
+                os.replace(tmp, p)
+                return
+            try:
+                os.link(tmp, p)  # atomic, and never replaces a store another process made meanwhile
+            except FileExistsError:
+                pass
+            except OSError:  # no hard links on this file system
+                if not p.exists():
+                    os.replace(tmp, p)
+        finally:
+            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
+                leftover.unlink(missing_ok=True)
+
+    def _health_check(self, conn: sqlite3.Connection) -> None:
+        """Set `corrupt` if the file fails its check at open (see the module docstring)."""
+        p = self.path
+        wal = Path(f"{p}-wal")
+        size = p.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+        if size <= FULL_CHECK_MAX_BYTES:
+            problems = self._problems(conn, limit=1)
+        else:
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check(1)") if r[0] != "ok"]
+            problems = problems or schema.schema_problems(conn)
+        if problems:
+            self._corrupt = (f"{p} is corrupt ({_one_line(problems[0], 120)}); corrigo will not write to it: "
+                            f"{_check_hint(p)}")
+
+    def _refuse_if_corrupt(self) -> None:
+        if self._corrupt is not None:
+            raise KnowledgeStoreError(self._corrupt)
+
+    def _sqlite_error(self, e: sqlite3.DatabaseError) -> KnowledgeStoreError:
+        """The one-line error for an SQLite failure; a corruption also stops every later write."""
+        code, p = _primary_code(e), self.path
+        if isinstance(e, sqlite3.OperationalError) and _is_busy(e):
+            return KnowledgeStoreError(f"{p} stayed locked by another process for more than "
+                                       f"{self._busy_timeout_s:g} s")
+        if code == _SQLITE_FULL or (code == _SQLITE_IOERR and _looks_full(p)):
+            return KnowledgeStoreError(f"disk full: cannot write {p} (this change was not saved; what was saved "
+                                       "before is intact); free some space and try again")
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            self._corrupt = f"{p} is corrupt ({_one_line(e, 120)}); corrigo will not write to it: {_check_hint(p)}"
+            return KnowledgeStoreError(self._corrupt)
+        return KnowledgeStoreError(f"{p}: {_one_line(e)}")
+
     # ----- plumbing (package-internal: search.py and exchange.py use these) -----
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` in one BEGIN IMMEDIATE transaction; retry while another process holds the lock."""
+        self._refuse_if_corrupt()  # every write comes through here
         conn = self._conn
         assert conn is not None
         deadline = time.monotonic() + self._busy_timeout_s
@@ -170,7 +319,10 @@ class SqliteKnowledgeStore:
                     return result
                 except BaseException:
                     if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                        try:
+                            conn.execute("ROLLBACK")
+                        except sqlite3.Error:  # e.g. a full disk: SQLite rolled back itself; keep the first error
+                            pass
                     raise
             except sqlite3.OperationalError as e:
                 if not _is_busy(e) or time.monotonic() > deadline:
@@ -346,12 +498,15 @@ class SqliteKnowledgeStore:
             target = int(parent[0])
             row = conn.execute("SELECT parent_version, snapshot FROM item_history WHERE item_id = ? AND version = ?",
                                (cur.id, target)).fetchone()
-            snap = json.loads(row[1])
-            old_refs = {s: snap.get(f"{s}_emb_version") for s in SPACES}
-            vecs = {s: self._load_vec(conn, cur.id, s, old_refs[s]) for s in SPACES}  # type: ignore[arg-type]
-            restored = cur.replace(kind=snap["kind"], statement=snap["statement"], effect=snap["effect"],
-                                   scope=snap["scope"], provenance=snap["provenance"], active=snap["active"],
-                                   text_embedding=vecs["text"], visual_embedding=vecs["visual"])
+            try:
+                snap = json.loads(row[1])
+                old_refs = {s: snap.get(f"{s}_emb_version") for s in SPACES}
+                vecs = {s: self._load_vec(conn, cur.id, s, old_refs[s]) for s in SPACES}  # type: ignore[arg-type]
+                restored = cur.replace(kind=snap["kind"], statement=snap["statement"], effect=snap["effect"],
+                                       scope=snap["scope"], provenance=snap["provenance"], active=snap["active"],
+                                       text_embedding=vecs["text"], visual_embedding=vecs["visual"])
+            except (KeyError, TypeError, AttributeError, InvalidKnowledge) as e:  # a damaged snapshot
+                raise StoredRowError(f"item {item_id}: its version {target} does not decode ({e})") from None
             return self._new_version(conn, cur, refs, restored, "undo", reason or f"restored version {target}",
                                      parent=row[0], refs=old_refs)
 
@@ -412,10 +567,10 @@ class SqliteKnowledgeStore:
 
         return self._read(fn)
 
+    @_public
     def __contains__(self, item_id: object) -> bool:
-        with self._lock:
-            assert self._conn is not None
-            return self._conn.execute("SELECT 1 FROM items WHERE id = ?", (int(item_id),)).fetchone() is not None  # type: ignore[call-overload]
+        assert self._conn is not None
+        return self._conn.execute("SELECT 1 FROM items WHERE id = ?", (int(item_id),)).fetchone() is not None  # type: ignore[call-overload]
 
     @staticmethod
     def _where(filters: Mapping[str, Any], scope_match: str) -> tuple[str, list[Any]]:
@@ -586,23 +741,55 @@ class SqliteKnowledgeStore:
     @_public
     def check(self) -> List[str]:
         """Problems found (empty: consistent): SQLite integrity, foreign keys, and that every
-        item has its current history row and embedding rows of the right size."""
+        item has its current history row and embedding rows of the right size. Works on a
+        corrupt store too: a part that cannot be read is itself reported as a problem."""
         assert self._conn is not None
-        conn = self._conn
-        problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        problems += [f"foreign key: {r}" for r in conn.execute("PRAGMA foreign_key_check")]
-        problems += [f"item {r[0]}: no history row for its version {r[1]}" for r in conn.execute(
-            "SELECT i.id, i.version FROM items i LEFT JOIN item_history h ON h.item_id = i.id AND "
-            "h.version = i.version WHERE h.item_id IS NULL")]
+        return self._problems(self._conn)
+
+    def _problems(self, conn: sqlite3.Connection, limit: int | None = None) -> List[str]:
+        """check()'s findings, stopping after `limit` (open needs only the first)."""
+        problems: List[str] = []
+
+        def run(what: str, sql: str, fmt: Callable[[Sequence[Any]], str | None], params: Sequence[Any] = ()) -> None:
+            if limit is not None and len(problems) >= limit:
+                return
+            try:
+                for r in conn.execute(sql, params):
+                    line = fmt(r)
+                    if line is not None:
+                        problems.append(line)
+                        if limit is not None and len(problems) >= limit:
+                            return
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
+                problems.append(f"cannot read {what}: {_one_line(e)}")
+
+        run("the file", "PRAGMA integrity_check" + ("(1)" if limit else ""), lambda r: None if r[0] == "ok" else r[0])
+        if not problems:
+            try:
+                problems += schema.schema_problems(conn)
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
+                problems.append(f"cannot read the schema: {_one_line(e)}")
+        run("foreign keys", "PRAGMA foreign_key_check", lambda r: f"foreign key: {tuple(r)}")
+        run("items", "SELECT i.id, i.version FROM items i LEFT JOIN item_history h ON h.item_id = i.id AND "
+            "h.version = i.version WHERE h.item_id IS NULL", lambda r: f"item {r[0]}: no history row for its "
+            f"version {r[1]}")
+        dims: dict[str, Any] = {}
+        run("meta", "SELECT key, value FROM meta WHERE key IN ('text_dim', 'visual_dim')",
+            lambda r: dims.__setitem__(r[0][: -len("_dim")], r[1]))
         for space in SPACES:
-            problems += [f"item {r[0]}: {space} embedding of version {r[1]} is missing" for r in conn.execute(
-                f"SELECT i.id, i.{space}_emb_version FROM items i LEFT JOIN embeddings e ON e.item_id = i.id AND "
-                f"e.space = '{space}' AND e.version = i.{space}_emb_version "
-                f"WHERE i.{space}_emb_version IS NOT NULL AND e.item_id IS NULL")]
-            problems += [f"item {r[0]}: a {space} embedding has {r[1]} bytes, not {4 * self.dims[space]}"
-                         for r in conn.execute("SELECT item_id, length(vec) FROM embeddings WHERE space = ? AND "
-                                               "length(vec) != ?", (space, 4 * self.dims[space]))]
-        return problems
+            run("embeddings", f"SELECT i.id, i.{space}_emb_version FROM items i LEFT JOIN embeddings e ON "
+                f"e.item_id = i.id AND e.space = '{space}' AND e.version = i.{space}_emb_version "
+                f"WHERE i.{space}_emb_version IS NOT NULL AND e.item_id IS NULL",
+                lambda r: f"item {r[0]}: {space} embedding of version {r[1]} is missing")
+            dim = dims.get(space)
+            if not (isinstance(dim, str) and dim.isdigit()):
+                problems.append(f"meta: {space}_dim is {dim!r}, not a number")
+                continue
+            run("embeddings", "SELECT item_id, length(vec) FROM embeddings WHERE space = ? AND "
+                "(typeof(vec) != 'blob' OR length(vec) != ?)",
+                lambda r: f"item {r[0]}: a {space} embedding has {r[1]} bytes, not {4 * int(dim)}",
+                (space, 4 * int(dim)))
+        return problems if limit is None else problems[:limit]
 
     def close(self) -> None:
         """Save the HNSW index cache if it changed, then close the file. Idempotent."""
