@@ -10,7 +10,6 @@ P, P_c and P_img are linear projections of frozen MiniLM (384-d) and EfficientNe
 """
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
