@@ -1,5 +1,11 @@
 """The `corrigo` command line. User mistakes give one line on stderr and exit code 2.
 
+What is a user mistake: a bad option (argparse errors are one line too, see `_Parser`), any
+`CorrigoError`, and an `OSError` naming a file (permission denied, disk full, no such
+directory: the environment, not corrigo). Anything else is a bug in corrigo: it is reported as
+one `corrigo: internal error: ...` line with exit code 70, the traceback is written to a file
+named in that line, and `CORRIGO_DEBUG=1` lets it propagate (full traceback on stderr).
+
 An episode's outcome sets the exit code of `run` (agent.episode.EXIT_CODES): 0 succeeded (or
 ran to its end with nothing to check: free motion), 1 failed, 2 refused (the task was not
 started: it did not ground, named an unknown object, the policy refused), like a user mistake.
@@ -9,8 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
+from agent.cli_args import check_out_dir, int_in, positive_float
+from agent.cli_args import seed as seed_type
 from robot.errors import CorrigoError
 
 # Some model packages write caches under ~/.cache; nothing here may reach a hub.
@@ -44,13 +52,20 @@ def command(name: str) -> Callable[[Command], Command]:
     return deco
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other user mistake (subparsers inherit this class)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(2, f"corrigo: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="corrigo", description="Robots that improve from language corrections.")
+    p = _Parser(prog="corrigo", description="Robots that improve from language corrections.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     d = sub.add_parser("demo", help="one headless simulated episode with scripted corrections, narrated")
     d.add_argument("--robot", default="sim:pybullet", help="body: sim:pybullet, sim:mujoco, zmq://HOST:PORT")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=seed_type, default=0)
 
     r = sub.add_parser("run", help="run a task; type corrections on stdin while the arm moves")
     r.add_argument("--task", help="the task sentence, e.g. 'put the red block in the blue bowl'")
@@ -58,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--robot", default="sim:pybullet", help="body: sim:pybullet, sim:mujoco, zmq://HOST:PORT")
     r.add_argument("--policy", default="rule_based", help="high-level policy: rule_based, learned:PATH")
     r.add_argument("--scene", help="scene YAML file or built-in name (sim bodies; default: tabletop)")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=seed_type, default=0)
     r.add_argument("--cameras", default="", help="comma-separated cameras to render and record: front,wrist")
-    r.add_argument("--image-size", type=int, default=128)
+    r.add_argument("--image-size", type=int_in(8, 1024), default=128, help="camera image size, pixels (8..1024)")
     r.add_argument("--corrections", help="timed corrections file: lines '<seconds> <text>'")
     r.add_argument("--record", help="record the episode (LeRobotDataset v3) into this directory")
     r.add_argument("--kb", default=os.environ.get("CORRIGO_KB", "default"),
@@ -76,13 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="whose left is 'left': the robot's, or an operator facing the robot")
     r.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                    help="pace the loop in wall time (default: on when stdin is a terminal)")
-    r.add_argument("--max-time", type=float, default=180.0, help="episode time limit, s")
+    r.add_argument("--max-time", type=positive_float, default=180.0, help="episode time limit, s")
     r.add_argument("--interactive", action=argparse.BooleanOptionalAction, default=None,
                    help="read corrections from stdin (default: when stdin is a terminal)")
 
     e = sub.add_parser("envs", help="list the registered gymnasium envs")
     e.add_argument("--check", action="store_true", help="run gymnasium's check_env on each")
-    e.add_argument("--backend", default="pybullet")
+    e.add_argument("--backend", choices=("pybullet", "mujoco"), default="pybullet",
+                   help="simulator for --check (sim.backends.BACKENDS)")
 
     for extra in _EXTRA_PARSERS:
         extra(sub)
@@ -107,6 +123,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ncorrigo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `corrigo envs | head -1`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second BrokenPipeError when Python flushes stdout at exit
+        return 0
+    except OSError as e:
+        if e.filename is None or _debug():  # an OSError without a file is no user's mistake we can name
+            raise
+        where = f"{e.filename}" + (f" -> {e.filename2}" if e.filename2 else "")
+        print(f"corrigo: error: {where}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - a bug: one line and where the traceback went
+        if _debug():
+            raise
+        print(f"corrigo: internal error: {type(e).__name__}: {_first_line(e)} (a bug in corrigo; "
+              f"{_save_traceback()}; please report it)", file=sys.stderr)
+        return 70  # EX_SOFTWARE
+
+
+def _debug() -> bool:
+    return os.environ.get("CORRIGO_DEBUG", "") not in ("", "0")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else "(no message)"
+
+
+def _save_traceback() -> str:
+    """Write the current exception's traceback to a file; say where (or how to see it)."""
+    import tempfile
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="corrigo-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            f.write(traceback.format_exc())
+        return f"traceback in {path}"
+    except OSError:
+        return "run again with CORRIGO_DEBUG=1 for the traceback"
 
 
 def _load_extensions() -> None:
@@ -192,6 +247,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if bool(args.task) == bool(args.env):
         raise CorrigoError("give exactly one of --task TEXT or --env corrigo/<Task>-v0")
+    if args.record:  # before the body starts, not after
+        check_out_dir(args.record, "--record")
     scripted = load_corrections_file(args.corrections) if args.corrections else []
     interactive = sys.stdin.isatty() if args.interactive is None else args.interactive
     realtime = interactive if args.realtime is None else args.realtime

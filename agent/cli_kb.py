@@ -28,6 +28,7 @@ import shutil
 import sys
 from typing import Any, Callable
 
+from agent.cli_args import float_in, int_in, positive_int
 from robot.errors import CorrigoError
 
 _SCOPE_FLAGS = ("task", "skill", "object_category", "object", "user", "site")
@@ -61,20 +62,20 @@ def add_kb_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     _scope_options(p, "only items that apply to this")
     p.add_argument("--exact-scope", action="store_true", help="scope filters match equal values only "
                    "(default: an item whose scope key is 'any' matches too)")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=positive_int)
     p.add_argument("--json", action="store_true", help="one JSON object per line (no embeddings)")
 
     p = cmd("show", "print one item in full, with its history")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=positive_int)
     p.add_argument("--json", action="store_true")
 
     p = cmd("search", "the items closest in meaning to a text query")
     p.add_argument("query")
-    p.add_argument("-k", type=int, default=5, help="how many (default 5)")
+    p.add_argument("-k", type=int_in(1, 1000), default=5, help="how many (default 5)")
     p.add_argument("--kind", choices=("task", "skill"))
     _scope_options(p, "only items that apply to this")
     p.add_argument("--all", action="store_true", help="include disabled items")
-    p.add_argument("--min-score", type=float, help="drop results below this cosine similarity")
+    p.add_argument("--min-score", type=float_in(-1, 1), help="drop results below this cosine similarity (-1..1)")
 
     p = cmd("add", "add an item by hand (its statement is embedded for search)")
     p.add_argument("statement")
@@ -86,7 +87,7 @@ def add_kb_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--no-embed", action="store_true", help="store without a text embedding (not searchable)")
 
     p = cmd("edit", "change an item (a new version; the old one stays in its history)")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=positive_int)
     p.add_argument("--statement")
     p.add_argument("--effect", help="the new effect as JSON")
     p.add_argument("--reason")
@@ -94,10 +95,10 @@ def add_kb_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     for name, help in (("disable", "stop retrieving an item (kept, with its history)"),
                        ("enable", "retrieve a disabled item again")):
         p = cmd(name, help)
-        p.add_argument("id", type=int)
+        p.add_argument("id", type=positive_int)
         p.add_argument("--reason")
     p = cmd("undo", "restore an item's content before its last change; --last: take back the last episode's lessons")
-    p.add_argument("id", type=int, nargs="?")
+    p.add_argument("id", type=positive_int, nargs="?")
     p.add_argument("--last", action="store_true", help="what the last episode taught: new items disabled, "
                    "widened ones narrowed again, superseded ones enabled again")
     p.add_argument("--reason")

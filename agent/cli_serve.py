@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli import _EXTRA_PARSERS, command
+from agent.cli_args import check_out_dir, float_in, int_in, seed, vec3
 from robot.errors import CorrigoError
+
+
+WORKSPACE_LIMIT_M = 5.0  # |x|, |y|, |z| of a safety box corner
+MAX_EE_STEP_LIMIT_M = 0.25  # per control tick
 
 
 def _add_parsers(sub: Any) -> None:
@@ -22,12 +27,13 @@ def _add_parsers(sub: Any) -> None:
     s.add_argument("--bind", default="tcp://127.0.0.1:5555", help="command endpoint (ROUTER)")
     s.add_argument("--pub-bind", help="state endpoint (PUB); default: the command port + 1")
     s.add_argument("--scene", help="scene for sim bodies (default: tabletop)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--cameras", default="", help="comma-separated cameras for sim bodies: front,wrist")
-    s.add_argument("--image-size", type=int, default=128)
+    s.add_argument("--image-size", type=int_in(8, 1024), default=128, help="camera image size, pixels (8..1024)")
     s.add_argument("--image-encoding", choices=("raw", "jpeg"), default="raw", help="how camera frames travel")
-    s.add_argument("--jpeg-quality", type=int, default=90)
-    s.add_argument("--watchdog-ms", type=float, default=250.0, help="hold after this long without a command")
+    s.add_argument("--jpeg-quality", type=int_in(1, 100), default=90)
+    s.add_argument("--watchdog-ms", type=float_in(10, 10_000), default=250.0,
+                   help="hold after this long without a command (10..10000 ms)")
     s.add_argument("--mode", choices=("lockstep", "stream"), default="lockstep",
                    help="lockstep: send_action replies after the tick that applied it; stream: at once")
     s.add_argument("--curve-keys", metavar="DIR", help="directory with this server's keypair (server.key_secret)")
@@ -35,9 +41,13 @@ def _add_parsers(sub: Any) -> None:
                    help="client public keys (files or directories of *.key) that may connect and control")
     s.add_argument("--allow-observe", nargs="+", action="extend", default=[], metavar="CLIENT_PUBKEY_FILE",
                    help="client public keys that may connect but only observe")
-    s.add_argument("--workspace-min", help="safety box corner x,y,z in metres (default 0.15,-0.5,0.005)")
-    s.add_argument("--workspace-max", help="safety box corner x,y,z in metres (default 0.8,0.5,0.6)")
-    s.add_argument("--max-ee-step", type=float, help="largest end-effector move per tick, m (default 0.03)")
+    # A box or a step beyond these is a typo, not an arm: refused rather than silently unbounded.
+    s.add_argument("--workspace-min", type=vec3(WORKSPACE_LIMIT_M),
+                   help=f"safety box corner x,y,z in metres (default 0.15,-0.5,0.005; within ±{WORKSPACE_LIMIT_M:g})")
+    s.add_argument("--workspace-max", type=vec3(WORKSPACE_LIMIT_M),
+                   help=f"safety box corner x,y,z in metres (default 0.8,0.5,0.6; within ±{WORKSPACE_LIMIT_M:g})")
+    s.add_argument("--max-ee-step", type=float_in(0, MAX_EE_STEP_LIMIT_M, lo_open=True, unit="m"),
+                   help=f"largest end-effector move per tick, m (default 0.03; at most {MAX_EE_STEP_LIMIT_M:g})")
     s.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (it registers your body with robot.registry.register_robot)")
     s.add_argument("--verbose", "-v", action="store_true")
@@ -50,16 +60,6 @@ def _add_parsers(sub: Any) -> None:
 
 
 _EXTRA_PARSERS.append(_add_parsers)
-
-
-def _vec3(text: str | None, flag: str) -> tuple[float, float, float] | None:
-    if text is None:
-        return None
-    try:
-        x, y, z = (float(v) for v in text.split(","))
-    except ValueError:
-        raise CorrigoError(f"{flag} must be three comma-separated numbers, got {text!r}") from None
-    return (x, y, z)
 
 
 @command("serve")
@@ -76,11 +76,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ImportError as e:
             raise CorrigoError(f"--plugin {mod}: {e}") from None
     limits: dict[str, Any] = {}
-    lo, hi = _vec3(args.workspace_min, "--workspace-min"), _vec3(args.workspace_max, "--workspace-max")
-    if lo:
-        limits["workspace_min"] = lo
-    if hi:
-        limits["workspace_max"] = hi
+    if args.workspace_min is not None:
+        limits["workspace_min"] = args.workspace_min
+    if args.workspace_max is not None:
+        limits["workspace_max"] = args.workspace_max
     if args.max_ee_step is not None:
         limits["max_ee_step_m"] = args.max_ee_step
     try:
@@ -117,13 +116,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
         raise CorrigoError("usage: corrigo keys generate DIR [--name NAME]")
     import zmq.auth
 
-    d = Path(args.dir)
+    d = check_out_dir(args.dir, "keys generate")
     if not args.name or "/" in args.name or args.name.startswith("."):
         raise CorrigoError(f"--name must be a plain file name stem, got {args.name!r}")
-    d.mkdir(parents=True, exist_ok=True)
-    secret = d / f"{args.name}.key_secret"
-    if secret.exists():
-        raise CorrigoError(f"{secret} exists; remove it or pick another --name")
+    # Never overwrite a key: NAME.key may be a client's public key kept in an --allow directory.
+    for f in (d / f"{args.name}.key_secret", d / f"{args.name}.key"):
+        if f.exists():
+            raise CorrigoError(f"{f} exists; remove it or pick another --name")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CorrigoError(f"keys generate: cannot create {d}: {e.strerror}") from None
     public_file, secret_file = zmq.auth.create_certificates(str(d), args.name)
     Path(secret_file).chmod(0o600)
     print(f"public key: {public_file}   (give this to the other side)")

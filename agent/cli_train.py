@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.cli import _EXTRA_PARSERS, command
+from agent.cli_args import check_out_dir, check_out_file, float_in, int_in, positive_float, positive_int, seed
 from robot.errors import CorrigoError
 
 OperatorHook = Callable[[Any, str, int], None]
@@ -45,13 +46,13 @@ def _episode_options(p: argparse.ArgumentParser, cameras_default: str) -> None:
     p.add_argument("--suite", help="instead of --env: the scenarios of a learning-benchmark suite (smoke, standard), "
                    "judged with the operator's hidden wishes")
     p.add_argument("--phase", default="train", choices=("train", "heldout", "negative"), help="with --suite: which instances")
-    p.add_argument("--episodes", type=int, default=10, help="episodes per env (seeds start-seed .. start-seed+N-1)")
+    p.add_argument("--episodes", type=positive_int, default=10, help="episodes per env (seeds start-seed .. start-seed+N-1)")
     p.add_argument("--robot", default="sim:pybullet", help="a simulated body: sim:pybullet or sim:mujoco")
     p.add_argument("--cameras", default=cameras_default,
                    help="cameras to render (and record): front,wrist, '' for none, 'auto' = what the policy uses "
                         f"(default: {cameras_default!r})")
-    p.add_argument("--image-size", type=int, default=96, help="camera image size, pixels")
-    p.add_argument("--max-time", type=float, default=90.0, help="episode time limit, s (simulated)")
+    p.add_argument("--image-size", type=int_in(8, 1024), default=96, help="camera image size, pixels (8..1024)")
+    p.add_argument("--max-time", type=positive_float, default=90.0, help="episode time limit, s (simulated)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
 
 
@@ -59,7 +60,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c = sub.add_parser("collect", help="run a policy over many seeds and record every episode (one dataset per env)")
     c.add_argument("--policy", default="rule_based", help="high-level policy: rule_based, learned:PATH")
     _episode_options(c, "front")
-    c.add_argument("--start-seed", type=int, default=0)
+    c.add_argument("--start-seed", type=seed, default=0)
     c.add_argument("--out", required=True, help="output folder; each env's episodes go to OUT/<Task>/")
     c.add_argument("--operator", default="none", help="who corrects the robot while collecting (available: "
                    + ", ".join(sorted(OPERATORS)) + ")")
@@ -69,22 +70,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     t.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="datasets (or folders of datasets, e.g. collect's OUT)")
     t.add_argument("--out", required=True, help="checkpoint directory (use it as --policy learned:OUT)")
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--correction-share", type=float, default=0.1,
+    t.add_argument("--epochs", type=positive_int, default=30)
+    t.add_argument("--correction-share", type=float_in(0, 0.99), default=0.1,
                    help="share of every batch drawn from operator-correction samples when there are any (YAY: 0.1)")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     t.add_argument("--init", metavar="CKPT", help="start from this policy's weights (fine-tuning on new data)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--val-fraction", type=float, default=0.15, help="share of episodes held out for validation")
+    t.add_argument("--seed", type=seed, default=0)
+    t.add_argument("--batch-size", type=int_in(2, 1_000_000), default=32)
+    t.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=2e-3)
+    t.add_argument("--val-fraction", type=float_in(0, 0.99), default=0.15, help="share of episodes held out for validation")
     t.add_argument("--images", choices=("auto", "off"), default="auto", help="use camera images when recorded (auto)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars (there are none when stderr is not a terminal)")
 
     e = sub.add_parser("policy-eval", help="success rate of a high-level policy on benchmark envs (no recording)")
     e.add_argument("--policy", default="rule_based", help="high-level policy: rule_based, learned:PATH")
     _episode_options(e, "auto")
-    e.add_argument("--start-seed", type=int, default=1000, help="first seed (default 1000: away from collect's 0..)")
+    e.add_argument("--start-seed", type=seed, default=1000, help="first seed (default 1000: away from collect's 0..)")
     e.add_argument("--phrasings", default="default",
                    help="task sentences: 'default' (the env's own), 'heldout' (policies/learned/heldout_phrasings.yaml) "
                         "or a YAML file of that form")
@@ -282,9 +283,7 @@ def _progress(args: argparse.Namespace) -> bool:
 def cmd_collect(args: argparse.Namespace) -> int:
     from agent.cli import _open_kb
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CorrigoError(f"--out {out} is a file, not a directory")
+    out = check_out_dir(args.out, "--out")
     knowledge = _open_kb(args.kb)
     try:
         rows = _rows(args, record_to=out, operator=args.operator, knowledge=knowledge)
@@ -304,6 +303,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from policies.learned.train import TrainConfig, train
 
+    check_out_dir(args.out, "--out")
     cfg = TrainConfig(data=list(args.data), out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       correction_share=args.correction_share, val_fraction=args.val_fraction, seed=args.seed,
                       resume=args.resume, init=args.init, images=args.images, progress=_progress(args))
@@ -316,6 +316,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 @command("policy-eval")
 def cmd_policy_eval(args: argparse.Namespace) -> int:
+    if args.json:  # written after every episode ran: check it first
+        check_out_file(args.json, "--json")
     rows = _rows(args, phrasings=args.phrasings)
     agg = summarize_rows(rows)
     if args.json:

@@ -7,6 +7,7 @@ Corrections are parsed with the library's lexicon, handled by the pure handler
 """
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -73,8 +74,8 @@ class AgentConfig:
     done_grace_s: float = 0.0  # when the policy says it is done, hold this long for an operator to object
 
     def __post_init__(self) -> None:
-        if not self.max_episode_s > 0:
-            raise CorrigoError("max_episode_s must be positive")
+        if not (self.max_episode_s > 0 and math.isfinite(self.max_episode_s)):
+            raise CorrigoError(f"max_episode_s must be positive and finite, got {self.max_episode_s}")
         if self.viewpoint not in ("robot", "facing"):
             raise CorrigoError(f"viewpoint must be 'robot' or 'facing', got {self.viewpoint!r}")
 

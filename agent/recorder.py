@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from policies.dataset import CHUNK_SIZE, CODEBASE_VERSION, DATA_PATH, EPISODES_PATH, DatasetError
+from policies.dataset import CHUNK_SIZE, CODEBASE_VERSION, DATA_PATH, EPISODES_PATH, DatasetError, check_info
 from robot.types import ACTION_NAMES, Feature, action_to_vector
 
 FLUSH_EVERY = 20  # frames per streamed batch: at most this many are lost in a crash
@@ -82,8 +82,10 @@ class EpisodeRecorder:
         self.root = Path(root)
         self.fps = float(fps)
         self.robot_type = robot_type
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "meta" / "partial").mkdir(parents=True, exist_ok=True)
+        try:
+            (self.root / "meta" / "partial").mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file where the directory should be, no permission, ...
+            raise DatasetError(f"cannot record into {self.root}: {e.strerror} ({e.filename})") from None
         self.images = sorted(k for k in observation_features if k.startswith("observation.images."))
         self.state_features = {k: f for k, f in observation_features.items()
                                if k in ("observation.state", "observation.environment_state")}
@@ -131,6 +133,7 @@ class EpisodeRecorder:
                 self.info = json.loads(info_p.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise DatasetError(f"{info_p}: not a readable dataset info file ({e}); not touching it") from None
+            check_info(self.info, info_p)
         tasks_p = self.root / "meta" / "tasks.parquet"
         self.tasks: list[str] = pq.read_table(tasks_p).column("task").to_pylist() if tasks_p.exists() else []
         ep_p = self.root / EPISODES_PATH

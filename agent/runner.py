@@ -1,6 +1,7 @@
 """Building a body, a task and an agent from user options (shared by the CLI and eval)."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,10 @@ def load_corrections_file(path: str | Path) -> list[tuple[float, str]]:
         m = re.match(r"^(\d+(?:\.\d*)?|\.\d+)\s+(.+)$", line)
         if not m:
             raise CorrigoError(f"{p} line {n}: expected '<seconds> <text>', got {line!r}")
-        out.append((float(m[1]), m[2].strip()))
+        t = float(m[1])
+        if not math.isfinite(t):  # 400 digits parse to inf: a correction that would never come
+            raise CorrigoError(f"{p} line {n}: the time {m[1][:20]}... is not a finite number of seconds")
+        out.append((t, m[2].strip()))
     return out
 
 

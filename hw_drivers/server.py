@@ -63,10 +63,12 @@ class ServerConfig:
             raise CorrigoError(f"serve: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.image_encoding not in ("raw", "jpeg"):
             raise CorrigoError(f"serve: image encoding must be raw or jpeg, got {self.image_encoding!r}")
+        for endpoint in (self.bind, self.pub_bind):
+            _check_endpoint(endpoint)
         if not 0.01 <= self.watchdog_s <= 10.0:
             raise CorrigoError("serve: the watchdog must be between 10 ms and 10 s")
-        if not self.lease_s > 0:
-            raise CorrigoError("serve: the control lease must be positive")
+        if not 0 < self.lease_s <= 3600:
+            raise CorrigoError("serve: the control lease must be in (0, 3600] s")
         if not 1 <= self.jpeg_quality <= 100:
             raise CorrigoError("serve: JPEG quality must be in [1, 100]")
         if self.curve_keys and not (self.allow or self.allow_observe):
@@ -676,6 +678,15 @@ def _key_files(paths: tuple[str, ...]) -> list[Path]:
         else:
             raise CorrigoError(f"serve: no such key file or directory: {p}")
     return out
+
+
+def _check_endpoint(endpoint: str | None) -> None:
+    """A tcp port beyond 65535 would be taken modulo 65536 by the socket layer: refuse it."""
+    if endpoint is None or not endpoint.startswith("tcp://"):
+        return
+    port = endpoint.rpartition(":")[2]
+    if port != "*" and not (port.isdigit() and int(port) <= 65535):
+        raise CorrigoError(f"serve: bad port in {endpoint!r} (0..65535, or * for any free port)")
 
 
 def default_pub_bind(endpoint: str) -> str:

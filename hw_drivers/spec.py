@@ -1,6 +1,7 @@
 """Options in a robot address: `mock:arm?hz=50&size=96`, `zmq://host:5555?timeout=2`."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs
 
@@ -21,6 +22,8 @@ def spec_options(spec: str, query: str, options: Mapping[str, tuple[str, Callabl
             out[key] = convert(text)
         except ValueError:
             raise RobotError(f"bad value {text!r} for option {name!r} in {spec!r}") from None
+        if isinstance(out[key], float) and not math.isfinite(out[key]):  # float() takes nan, inf, 1e999
+            raise RobotError(f"option {name!r} in {spec!r} must be a finite number, got {text!r}")
     return out
 
 

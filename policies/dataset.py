@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -71,6 +72,31 @@ class Episode:
         return out
 
 
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def check_info(info: Any, where: str | Path) -> None:
+    """Refuse a `meta/info.json` whose numbers make no dataset: fps finite and positive, every
+    feature shape a non-empty list of positive sizes, totals non-negative counts. (Python's
+    json reads NaN and Infinity, so these are checked, not assumed.)"""
+    if not isinstance(info, dict):
+        raise DatasetError(f"{where}: expected a JSON object, got {type(info).__name__}")
+    fps = info.get("fps")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (math.isfinite(fps) and 0 < fps <= 10_000):
+        raise DatasetError(f"{where}: fps must be a positive number of frames per second (at most 10000), got {fps!r}")
+    feats = info.get("features")
+    if not isinstance(feats, dict) or not feats:
+        raise DatasetError(f"{where}: 'features' must map feature names to their dtype and shape")
+    for name, f in feats.items():
+        shape = f.get("shape") if isinstance(f, dict) else None
+        if not (isinstance(shape, list) and shape and all(_count(n) and n > 0 for n in shape)):
+            raise DatasetError(f"{where}: feature {name!r} needs a shape of positive sizes, got {shape!r}")
+    for key in ("total_episodes", "total_frames", "total_tasks"):
+        if key in info and not _count(info[key]):
+            raise DatasetError(f"{where}: {key} must be a count (0, 1, 2, ...), got {info[key]!r}")
+
+
 class Dataset:
     """A recorded dataset; `episodes()` iterates finalised episodes in order."""
 
@@ -83,6 +109,7 @@ class Dataset:
             self.info = json.loads(info_p.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DatasetError(f"{info_p}: unreadable ({e})") from None
+        check_info(self.info, info_p)
         ep_p = self.root / EPISODES_PATH
         try:
             self.meta_episodes = pq.read_table(ep_p).to_pylist() if ep_p.exists() else []

@@ -29,10 +29,15 @@ class SafetyLimits:
 
     def __post_init__(self) -> None:
         lo, hi = np.asarray(self.workspace_min, float), np.asarray(self.workspace_max, float)
-        if lo.shape != (3,) or hi.shape != (3,) or np.any(lo >= hi):
+        # NaN compares false with everything, so a NaN box would pass `lo >= hi` and clip every
+        # target to NaN (a body holding forever); an infinite one is no box at all.
+        if lo.shape != (3,) or hi.shape != (3,) or not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise ValueError("safety: workspace_min and workspace_max must be three finite numbers each")
+        if np.any(lo >= hi):
             raise ValueError("safety: workspace_min must be below workspace_max on every axis")
-        if not (self.max_ee_step_m > 0 and self.max_rot_step_rad > 0):
-            raise ValueError("safety: step limits must be positive")
+        steps = (self.max_ee_step_m, self.max_rot_step_rad)
+        if not all(math.isfinite(v) and v > 0 for v in steps):
+            raise ValueError("safety: step limits must be positive and finite")
         if not (0.0 <= self.gripper_min < self.gripper_max <= 1.0):
             raise ValueError("safety: gripper range must lie in [0, 1]")
 

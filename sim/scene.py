@@ -83,15 +83,20 @@ def _where(i: int | None) -> str:
     return "scene" if i is None else f"scene object {i + 1}"
 
 
+def _number(v: Any) -> bool:
+    """A finite int or float (YAML's .nan and .inf are floats; a bool is not a number here)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _pair(v: Any, what: str, i: int | None) -> tuple[float, float]:
-    if isinstance(v, (int, float)):
+    if _number(v):
         return (float(v), float(v))
-    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(t, (int, float)) for t in v):
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(_number(t) for t in v):
         lo, hi = float(v[0]), float(v[1])
         if lo > hi:
             raise SceneError(f"{_where(i)}: {what} range [{lo}, {hi}] is reversed")
         return (lo, hi)
-    raise SceneError(f"{_where(i)}: {what} must be a number or [low, high], got {v!r}")
+    raise SceneError(f"{_where(i)}: {what} must be a finite number or [low, high], got {v!r}")
 
 
 def _label(i: int, d: Mapping[str, Any]) -> str:

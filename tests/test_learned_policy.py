@@ -167,6 +167,41 @@ def test_train_cli_errors_are_one_line(data: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "o" / "model.safetensors").exists()
 
 
+@pytest.mark.parametrize("field,value,needle", [("fps", -1, "fps"), ("fps", float("nan"), "fps"),
+                                                ("shape", [0], "observation.state"), ("shape", [], "observation.state")])
+def test_dataset_metadata_numbers_are_refused(data: Path, tmp_path: Path, field: str, value: object, needle: str) -> None:
+    """A recorded dataset whose info.json says fps -1 or a state of shape [0] is refused, naming the file
+    (it used to be read and trained on)."""
+    bad = tmp_path / "bad"
+    shutil.copytree(data / "demos" / "Stack", bad)
+    info = json.loads((bad / "meta/info.json").read_text())
+    if field == "fps":
+        info["fps"] = value
+    else:
+        info["features"]["observation.state"]["shape"] = value
+    (bad / "meta/info.json").write_text(json.dumps(info))
+    line = assert_one_line_error(cli("train", "--data", str(bad), "--out", str(tmp_path / "o"), "--no-progress"), needle)
+    assert "info.json" in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.kb
+def test_resume_from_a_corrupt_checkpoint_is_one_line(trained: Path, data: Path, tmp_path: Path) -> None:
+    """`train --resume` over a broken train_state.json (or its tensors) says which file, in one line
+    (it was a JSONDecodeError traceback, after reading all the data)."""
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    newest = sorted((run / "checkpoints").glob("epoch-*"))[-1]
+    args = ("train", "--data", str(data / "demos"), str(data / "corr"), "--out", str(run), "--epochs", "9", "--resume",
+            "--no-progress")
+    good_state = (newest / "train_state.json").read_text()
+    (newest / "train_state.json").write_text(good_state[: len(good_state) // 2])
+    assert_one_line_error(cli(*args), str(newest / "train_state.json"))
+    (newest / "train_state.json").write_text(good_state)
+    (newest / "train_state.safetensors").write_bytes(b"\x00" * 16)
+    assert_one_line_error(cli(*args), "cannot resume", str(newest))
+
+
 def test_policy_errors_are_one_line(tmp_path: Path) -> None:
     out = cli("run", "--env", "corrigo/Stack-v0", "--policy", f"learned:{tmp_path / 'nothing'}", "--no-interactive")
     assert_one_line_error(out, "no such checkpoint")

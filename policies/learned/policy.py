@@ -25,7 +25,7 @@ import numpy as np
 from policies.base import Done, HighLevelPolicy, PolicyError, Step
 from policies.learned.candidates import Candidate, generate
 from policies.learned.features import CAND_FEATURES, CTX_FEATURES, FEATURE_VERSION, Featurizer, StepInput, statement_of
-from policies.learned.model import ScorerConfig
+from policies.learned.config import ScorerConfig
 from policies.learned.text import TextCache
 from policies.rule_based import held_object
 from robot.describe import AmbiguousObjectError, UnknownObjectError, resolve
@@ -59,11 +59,11 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    cfg = read_config(path)  # before importing torch: a bad path is refused at once
     from safetensors.torch import load_file
 
     from policies.learned.model import CandidateScorer
 
-    cfg = read_config(path)
     model = CandidateScorer(ScorerConfig.from_dict(cfg["model"]))
     try:
         state = load_file(str(Path(path) / WEIGHTS_NAME))
@@ -104,10 +104,9 @@ class LearnedPolicy(HighLevelPolicy):
     name = "learned"
 
     def __init__(self, path: str | Path, library: SkillLibrary | None = None) -> None:
-        import torch
-
         self.path = Path(path)
         self.model, self.config = load_model(self.path)
+        import torch  # after load_model has checked the checkpoint (a bad path is refused in a second)
         self.library = library or default_library()
         self.texts = TextCache().load(self.path)
         self.featurizer = Featurizer(self.library, self.texts)

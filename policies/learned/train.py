@@ -28,7 +28,7 @@ from policies.learned.candidates import generate, match
 from policies.learned.data import Sample, TrainingDataError, describe, load_samples, split_by_episode
 from policies.learned.features import CAND_FEATURES, CTX_FEATURES, Featurizer, StepFeatures, StepInput
 from policies.learned.images import IMAGE_DIM, ImageFeatureCache
-from policies.learned.model import ScorerConfig
+from policies.learned.config import ScorerConfig
 from policies.learned.policy import CONFIG_NAME, WEIGHTS_NAME, load_model, make_config, read_config
 from policies.learned.text import TEXT_DIM, TextCache
 from skills.library import SkillLibrary, default_library
@@ -286,6 +286,28 @@ def _jsonable(v: Any) -> Any:
     raise TypeError(type(v).__name__)
 
 
+def _read_resume(last: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config and train state of checkpoint `last`, checked enough to resume from."""
+    out: list[dict[str, Any]] = []
+    for name in (CONFIG_NAME, "train_state.json"):
+        p = last / name
+        try:
+            v = json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise TrainingDataError(f"{p}: unreadable checkpoint file ({e}); remove {last} to resume from the one "
+                                    "before, or train into another --out") from None
+        if not isinstance(v, dict):
+            raise TrainingDataError(f"{p}: not a checkpoint file (expected a JSON object)")
+        out.append(v)
+    ck_cfg, state = out
+    epoch = state.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1 or not isinstance(state.get("optimizer"), dict) \
+            or "numpy_rng" not in state or not isinstance(ck_cfg.get("model"), dict):
+        raise TrainingDataError(f"{last}: incomplete checkpoint (needs model config, epoch, optimizer and RNG state); "
+                                "remove it or train into another --out")
+    return ck_cfg, state
+
+
 # ----- evaluation -----
 def accuracy(model: Any, T: Tensors, idx: Sequence[int], batch: int = 256) -> dict[str, float]:
     import torch
@@ -313,10 +335,6 @@ def accuracy(model: Any, T: Tensors, idx: Sequence[int], batch: int = 256) -> di
 
 # ----- the run -----
 def train(cfg: TrainConfig, log: Callable[[str], None] | None = None, library: SkillLibrary | None = None) -> dict[str, Any]:
-    import torch
-
-    from policies.learned.model import CandidateScorer
-
     def say(msg: str) -> None:
         if log is not None:
             log(msg)
@@ -336,6 +354,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] | None = None, library: S
     if existing and not cfg.resume:
         raise TrainingDataError(f"{out} already holds training checkpoints; add --resume to continue them or choose "
                                 "another --out")
+    # a checkpoint that cannot be resumed is refused before the data is read (minutes, not seconds)
+    resume_from = _read_resume(existing[-1]) if existing and cfg.resume else None
     init_cfg = read_config(cfg.init) if cfg.init else None
 
     samples, report = load_samples(cfg.data, library, "auto" if cfg.images == "auto" else None, progress=cfg.progress)
@@ -373,16 +393,20 @@ def train(cfg: TrainConfig, log: Callable[[str], None] | None = None, library: S
         f"split by episode: {len(train_idx)} train samples ({n_train_eps} episodes), {len(val_idx)} validation "
         f"samples ({n_val_eps} episodes); no correction samples")
 
+    import torch  # here, after every check of the options and data: a mistake is refused in a second
+
+    from policies.learned.model import CandidateScorer
+
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = CandidateScorer(model_cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch, history = 0, []
-    if existing and cfg.resume:
+    if resume_from is not None:
         from safetensors.torch import load_file
 
         last = existing[-1]
-        ck_cfg = json.loads((last / CONFIG_NAME).read_text())
+        ck_cfg, state = resume_from
         if ck_cfg.get("model") != model_cfg.to_dict():
             model_cfg = ScorerConfig.from_dict(ck_cfg["model"])
             model = CandidateScorer(model_cfg)
@@ -390,12 +414,16 @@ def train(cfg: TrainConfig, log: Callable[[str], None] | None = None, library: S
             if model_cfg.use_image != (T.image is not None):
                 raise TrainingDataError(f"{last}: was trained {'with' if model_cfg.use_image else 'without'} images; "
                                         "resume with the same data and --images setting")
-        model.load_state_dict(load_file(str(last / WEIGHTS_NAME)))
-        state = json.loads((last / "train_state.json").read_text())
-        tens = load_file(str(last / "train_state.safetensors"))
-        _load_optimizer(opt, tens, state["optimizer"])
-        torch.set_rng_state(tens["rng.torch"])
-        rng.bit_generator.state = state["numpy_rng"]
+        try:
+            model.load_state_dict(load_file(str(last / WEIGHTS_NAME)))
+            tens = load_file(str(last / "train_state.safetensors"))
+            _load_optimizer(opt, tens, state["optimizer"])
+            torch.set_rng_state(tens["rng.torch"])
+            rng.bit_generator.state = state["numpy_rng"]
+        except Exception as e:  # noqa: BLE001 - truncated or foreign tensors: one line naming the checkpoint
+            raise TrainingDataError(f"{last}: cannot resume from this checkpoint ({type(e).__name__}: "
+                                    f"{str(e).splitlines()[0][:200] if str(e) else ''}); remove it or train into "
+                                    "another --out") from None
         start_epoch, history = int(state["epoch"]), list(state.get("history", []))
         say(f"resuming from {last} (epoch {start_epoch} of {cfg.epochs})")
     elif cfg.resume:
