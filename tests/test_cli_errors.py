@@ -6,7 +6,8 @@ problem (`needle`), no traceback. Rows must fail before any slow work (no simula
 model loading), so the whole table runs in parallel threads in well under a minute.
 
 `{t}` in an argument is the row's own temporary directory; `setup(t)` puts files there first.
-Knowledge-store corruption rows live with the store's tests; here the kb rows are usage errors.
+The store's own faults (0-byte file, empty path, a malformed page) have rows here too; the
+byte-by-byte variants are in tests/test_kb_corrupt.py and tests/faults/test_store_flip.py.
 """
 from __future__ import annotations
 
@@ -81,6 +82,26 @@ def kb_store(t: Path) -> None:
     with SqliteKnowledgeStore(t / "kb.sqlite") as s:
         s.add(Knowledge(kind="task", statement="always put fruit in the basket",
                         effect={"type": "preference", "target": "basket", "applies_to": "fruit"}))
+
+
+def zero_byte_store(t: Path) -> None:
+    (t / "kb.sqlite").write_bytes(b"")
+
+
+def malformed_store(t: Path) -> None:
+    """A store whose index page of items is overwritten: `kb check` calls it malformed."""
+    import sqlite3
+
+    kb_store(t)
+    p = t / "kb.sqlite"
+    with sqlite3.connect(p) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name='items_kind_active'").fetchone()[0]
+    conn.close()
+    b = bytearray(p.read_bytes())
+    start = (root - 1) * page_size
+    b[start:start + 16] = bytes(x ^ 0xFF for x in b[start:start + 16])
+    p.write_bytes(bytes(b))
 
 
 def key_pair(name: str) -> Setup:
@@ -173,6 +194,15 @@ TABLE: list[Row] = [
     row("kb export {t}/nodir/x.jsonl", "nodir", kb_store),
     row("kb import {t}/missing.jsonl", "no such file"),
     row("kb import {t}/x.jsonl --mode nope", "--mode"),
+    # ----- the store itself (CORRIGO_KB is {t}/kb.sqlite) -----
+    row("kb list", "0 bytes", zero_byte_store, id="kb list on a 0-byte store"),
+    row("kb add x --kind task --no-embed", "0 bytes", zero_byte_store, id="kb add on a 0-byte store"),
+    row("kb add x --kind task --no-embed --kb sqlite:", "sqlite:", id="kb add --kb sqlite: (empty path)"),
+    row("kb add x --kind task --no-embed", "corrigo kb check", malformed_store, id="kb add on a malformed store"),
+    row("kb disable 1", "corrigo kb check", malformed_store, id="kb disable on a malformed store"),
+    row("kb list --kb new:{t}/kb.sqlite", "already exists", kb_store, id="kb --kb new: on an existing store"),
+    row("kb init {t}/kb.sqlite", "already exists", kb_store, id="kb init on an existing store"),
+    row(RUN.replace("--kb none", "--kb sqlite:").split(), "sqlite:", id="run --kb sqlite: (empty path)"),
     # ----- eval -----
     row("eval --suite nope --out {t}/o", "unknown suite"),
     row("eval --rounds 0 --out {t}/o", "--rounds"),
