@@ -13,6 +13,7 @@ started: it did not ground, named an unknown object, the policy refused), like a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Callable, NoReturn, Sequence
@@ -78,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--image-size", type=int_in(8, 1024), default=128, help="camera image size, pixels (8..1024)")
     r.add_argument("--corrections", help="timed corrections file: lines '<seconds> <text>'")
     r.add_argument("--record", help="record the episode (LeRobotDataset v3) into this directory")
-    r.add_argument("--kb", default=os.environ.get("CORRIGO_KB", "default"),
-                   help="knowledge base: a path, sqlite:PATH, 'default' (a file under your data directory) or 'none' "
+    r.add_argument("--kb", default=os.environ.get("CORRIGO_KB") or "default",
+                   help="knowledge base: a path, sqlite:PATH, new:PATH (make it; it must not exist), 'default' (a file "
+                        "under your data directory, made on first use) or 'none' "
                         "(default: $CORRIGO_KB, else 'default')")
     r.add_argument("--learn", choices=("ask", "auto", "off"),
                    help="what the knowledge base keeps from this episode: ask (show each lesson, keep it? [Y/n/e]), "
@@ -260,31 +262,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         scene = scene or get_task(args.env).scene
     policy = build_policy(args.policy)
     console = TerminalConsole()
-    with build_robot(args.robot, scene=scene, seed=args.seed, cameras=cameras, image_size=args.image_size) as robot:
+    learn = args.learn or ("ask" if interactive and sys.stdin.isatty() else "auto")
+    with contextlib.ExitStack() as stack:
+        # The knowledge base first: a corrupt or missing store is refused before the body starts.
+        knowledge = _open_kb(args.kb, learn=learn != "off", review=console.review if learn == "ask" else None,
+                             **({"operator": args.operator, "user": args.operator} if args.operator else {}))
+        if knowledge is not None and hasattr(knowledge, "close"):
+            stack.callback(knowledge.close)
+        robot = stack.enter_context(build_robot(args.robot, scene=scene, seed=args.seed, cameras=cameras,
+                                                image_size=args.image_size))
         setup = env_task(robot, args.env, args.seed) if args.env else text_task(robot, args.task)
         recorder = None
         if args.record:
             from agent.recorder import EpisodeRecorder
 
             recorder = EpisodeRecorder(args.record, 1.0 / robot.control_dt, robot.observation_features, robot.name)
-        learn = args.learn or ("ask" if interactive and sys.stdin.isatty() else "auto")
-        knowledge = _open_kb(args.kb, learn=learn != "off", review=console.review if learn == "ask" else None,
-                             **({"operator": args.operator, "user": args.operator} if args.operator else {}))
+            stack.callback(recorder.close)
         agent = make_agent(robot, policy, on_event=console.on_event, realtime=realtime, max_episode_s=args.max_time,
                            viewpoint=args.viewpoint, recorder=recorder, knowledge=knowledge)
         console.attach(agent)
         for t, text in scripted:
             agent.schedule(t, text)
+        stack.callback(console.close)  # first to run: the prompt goes, what follows starts its own line
         if interactive:
             console.start_reader()
-        try:
-            result = agent.run(setup.description, setup.success, goal=setup.goal)
-        finally:
-            console.close()  # the prompt goes, the terminal is as it was: what follows starts its own line
-            if recorder is not None:
-                recorder.close()
-            if knowledge is not None and hasattr(knowledge, "close"):
-                knowledge.close()
+        result = agent.run(setup.description, setup.success, goal=setup.goal)
     print(summarize(result), flush=True)
     if result.outcome.word == REFUSED:
         print(f"corrigo: refused: {result.outcome.reason}", file=sys.stderr)
@@ -293,8 +295,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _open_kb(spec: str | None, **kwargs: object) -> object | None:
     """`none`, `default` (a file under the user's data directory), a path, or `SCHEME:ARG` of a store."""
-    if not spec or spec == "none":
+    if spec is None or spec == "none":
         return None
+    if not spec.strip():
+        raise CorrigoError("--kb is empty: give a path, sqlite:PATH, new:PATH, default or none")
     from agent.knowledge import open_knowledge
 
     return open_knowledge(spec, **kwargs)

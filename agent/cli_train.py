@@ -64,7 +64,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--out", required=True, help="output folder; each env's episodes go to OUT/<Task>/")
     c.add_argument("--operator", default="none", help="who corrects the robot while collecting (available: "
                    + ", ".join(sorted(OPERATORS)) + ")")
-    c.add_argument("--kb", help="knowledge base to retrieve from (a path, sqlite:PATH, or none)")
+    c.add_argument("--kb", help="knowledge base to retrieve from (a path, sqlite:PATH, new:PATH, default or none)")
 
     t = sub.add_parser("train", help="train the learned high-level policy from recorded episodes")
     t.add_argument("--data", nargs="+", required=True, metavar="DIR",

@@ -203,6 +203,7 @@ TABLE: list[Row] = [
     row("kb list --kb new:{t}/kb.sqlite", "already exists", kb_store, id="kb --kb new: on an existing store"),
     row("kb init {t}/kb.sqlite", "already exists", kb_store, id="kb init on an existing store"),
     row(RUN.replace("--kb none", "--kb sqlite:").split(), "sqlite:", id="run --kb sqlite: (empty path)"),
+    row(RUN.replace("--kb none", "--kb=").split(), "--kb is empty", id="run --kb '' (silently no store before)"),
     # ----- eval -----
     row("eval --suite nope --out {t}/o", "unknown suite"),
     row("eval --rounds 0 --out {t}/o", "--rounds"),
