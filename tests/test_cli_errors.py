@@ -90,18 +90,13 @@ def zero_byte_store(t: Path) -> None:
 
 def malformed_store(t: Path) -> None:
     """A store whose index page of items is overwritten: `kb check` calls it malformed."""
-    import sqlite3
+    from tests.store_files import flip, page_size, root_pages
 
     kb_store(t)
     p = t / "kb.sqlite"
-    with sqlite3.connect(p) as conn:
-        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name='items_kind_active'").fetchone()[0]
-    conn.close()
-    b = bytearray(p.read_bytes())
-    start = (root - 1) * page_size
-    b[start:start + 16] = bytes(x ^ 0xFF for x in b[start:start + 16])
-    p.write_bytes(bytes(b))
+    start = (root_pages(p)["items_kind_active"] - 1) * page_size(p)
+    for pos in range(start, start + 16):
+        flip(p, pos)
 
 
 def key_pair(name: str) -> Setup:

@@ -9,7 +9,6 @@ Each test runs the real `corrigo` command line on a real, damaged SQLite file:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 from pathlib import Path
@@ -21,12 +20,9 @@ from corrections_kb.errors import KnowledgeStoreError
 from corrections_kb.knowledge import Knowledge
 from corrections_kb.store import SqliteKnowledgeStore, open_store
 from tests.cli_helpers import assert_one_line_error, cli
+from tests.store_files import digest, flip, integrity, root_pages
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def digest(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def env(tmp_path: Path) -> dict[str, str]:
@@ -48,35 +44,6 @@ def make_store(p: Path) -> None:
                             text_embedding=rng.standard_normal(384).astype(np.float32)))
         s.disable(2)
         s.record_use(1, "success")
-
-
-def root_pages(p: Path) -> dict[str, int]:
-    conn = sqlite3.connect(p)
-    try:
-        return {name: page for name, page in conn.execute("SELECT name, rootpage FROM sqlite_master WHERE rootpage > 0")}
-    finally:
-        conn.close()
-
-
-def integrity(p: Path) -> str:
-    """SQLite's own verdict, on a copy (so the check itself cannot touch the file)."""
-    copy = p.with_name(p.name + ".copy")
-    copy.write_bytes(p.read_bytes())
-    conn = sqlite3.connect(copy)
-    try:
-        return " ".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
-    except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
-        return f"error: {e}"
-    finally:
-        conn.close()
-        for x in copy.parent.glob(copy.name + "*"):
-            x.unlink()
-
-
-def flip(p: Path, pos: int, mask: int = 0xFF) -> None:
-    b = bytearray(p.read_bytes())
-    b[pos] ^= mask
-    p.write_bytes(bytes(b))
 
 
 # Variants where, before the fix, SQLite called the file malformed yet `kb add` and `kb disable`

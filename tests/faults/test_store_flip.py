@@ -8,9 +8,7 @@ than KnowledgeStoreError (reads included: list, get, search, history, export).
 """
 from __future__ import annotations
 
-import hashlib
 import random
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -20,10 +18,9 @@ from corrections_kb.errors import KnowledgeStoreError
 from corrections_kb.knowledge import Knowledge
 from corrections_kb.store import SqliteKnowledgeStore
 from tests.faults.conftest import rounds
+from tests.store_files import digest, integrity
 
 
-def _digest(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def _base(tmp: Path) -> Path:
@@ -43,19 +40,6 @@ def _base(tmp: Path) -> Path:
     return p
 
 
-def _sqlite_says(p: Path) -> str:
-    """SQLite's verdict on a copy (opening the copy may write its -wal/-shm, never the original)."""
-    copy = p.with_name("oracle.sqlite")
-    shutil.copy(p, copy)
-    conn = sqlite3.connect(copy)
-    try:
-        return " ".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
-    except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
-        return f"error: {e}"
-    finally:
-        conn.close()
-        for x in copy.parent.glob("oracle.sqlite*"):
-            x.unlink()
 
 
 def _attempt(p: Path) -> tuple[int, int, list[str]]:
@@ -121,10 +105,10 @@ def test_flip_bytes_in_every_page(tmp_path, tally):
             for x in tmp_path.glob("kb.sqlite*"):
                 x.unlink()
             work.write_bytes(bytes(b))
-            verdict = _sqlite_says(work)
-            before = _digest(work)
+            verdict = integrity(work)
+            before = digest(work)
             ok, refused, unexpected = _attempt(work)
-            changed = _digest(work) != before
+            changed = digest(work) != before
             totals["flips"] += 1
             totals["refused"] += refused
             totals["written"] += ok
@@ -139,7 +123,7 @@ def test_flip_bytes_in_every_page(tmp_path, tally):
             if ok and not malformed:
                 with SqliteKnowledgeStore(work, create=False, persist_index=False) as s:
                     bad = bad or bool(s.check()) or s.corrupt is not None
-                bad = bad or _sqlite_says(work) != "ok"
+                bad = bad or integrity(work) != "ok"
             totals["corrupt_writes"] += int(bad)
             assert not bad, (page, off, verdict, ok, refused, changed)
             assert not unexpected, (page, off, verdict, unexpected)
