@@ -406,8 +406,10 @@ class Agent:
         ctx = st.ctx
         ctx.reset_for_call(params)
         base_speed = ctx.speed_scale
-        if speed_scale is not None:
-            ctx.speed_scale = base_speed * speed_scale
+        learned_speed = None
+        if speed_scale is not None:  # a stored scale is finite (effects check it) but may be any size
+            lo, hi = self.config.speed_scale_range
+            ctx.speed_scale = learned_speed = min(max(base_speed * speed_scale, lo), hi)
         st.current, st.current_source = call, source
         st.intervening = source == "operator"
         st.interrupt = None
@@ -447,7 +449,7 @@ class Agent:
                 break
             self._send(action, instruction)
         st.current = None
-        if speed_scale is not None and ctx.speed_scale == base_speed * speed_scale:
+        if learned_speed is not None and ctx.speed_scale == learned_speed:
             ctx.speed_scale = base_speed  # a learned speed applies to its step only
         primary = self.library.lexicon().primary_slot(call.skill)
         rec = StepRecord(instruction, call.to_dict(), source, None if interrupted else outcome.ok, outcome.message,

@@ -198,3 +198,34 @@ def test_the_loop_never_holds_a_non_finite_effect(effect: Any) -> None:
         assert agent.state.episode_params == {}
     finally:
         robot.disconnect()
+
+
+def test_a_stored_speed_is_kept_in_the_agents_range(tmp_path) -> None:
+    """The knowledge base is a way in too: a stored `speed` effect is finite (effects check it) but may
+    be any size; the step runs at most at the agent's top speed, and its own speed is back after it."""
+    from agent.knowledge import KnowledgeBridge
+    from corrections_kb.knowledge import Knowledge
+    from corrections_kb.store import SqliteKnowledgeStore
+
+    vec = np.ones(384, np.float32) / np.sqrt(384)
+    store = SqliteKnowledgeStore(tmp_path / "kb.sqlite")
+    pick = PICKING.skill
+    store.add(Knowledge(kind="skill", statement="pick blocks very fast", effect={"type": "speed", "skill": pick,
+                        "scale": 1000.0}, scope={"skill": pick, "object_category": "block"}, text_embedding=vec))
+    kb = KnowledgeBridge(store, operator="test", visual=False, learn=False, embed_text=lambda _t: vec)
+    with build_robot("sim:pybullet", scene="pick_place", seed=0) as robot:
+        agent = make_agent(robot, RuleBasedPolicy(), knowledge=kb, max_episode_s=30)
+        speeds: list[float] = []
+        send = robot.send_action
+
+        def spy(action: dict[str, Any]) -> dict[str, Any]:
+            speeds.append(agent.state.ctx.speed_scale)
+            return send(action)
+
+        robot.send_action = spy  # type: ignore[method-assign]
+        result = agent.run("pick up the red block")
+    kb.close()
+    assert [k["statement"] for k in result.knowledge_applied] == ["pick blocks very fast"]
+    hi = agent.config.speed_scale_range[1]
+    assert speeds and max(speeds) == pytest.approx(hi) and all(math.isfinite(s) and s <= hi for s in speeds)
+    assert agent.state.ctx.speed_scale == pytest.approx(1.0)  # the learned speed applied to its step only
