@@ -366,9 +366,14 @@ def kb_undo(args: argparse.Namespace) -> int:
 
 
 def kb_export(args: argparse.Namespace) -> int:
+    skipped: list[int] = []
     with _open(args) as store:
-        n = store.export_jsonl(args.file)
+        n = store.export_jsonl(args.file, skipped=skipped)
     print(f"exported {n} items to {args.file}")
+    if skipped:  # a rescue from a damaged store: say what it could not save
+        print(f"corrigo: warning: items {', '.join(map(str, skipped))} could not be read and are not in "
+              f"{args.file}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -213,3 +213,38 @@ def _create_and_add(arg: tuple[str, int]) -> str:
         return "ok"
     except Exception as e:  # reported to the parent, which fails the test
         return f"{type(e).__name__}: {e}"
+
+
+def test_export_rescues_every_readable_item_and_names_the_rest(tmp_path):
+    """`kb export` is the way out of a damaged store: an item that cannot be read (here bad UTF-8 in
+    its statement, which SQLite's own check does not see) is skipped and named, not the end of it."""
+    p, out, good = tmp_path / "kb.sqlite", tmp_path / "rescued.jsonl", tmp_path / "good.sqlite"
+    make_store(p)
+    with sqlite3.connect(p) as conn:
+        conn.execute("UPDATE items SET statement = CAST(X'FF6D7567' AS TEXT) WHERE id = 3")
+    conn.close()
+    before = digest(p)
+    res = kb(tmp_path, "export", str(out), "--kb", str(p))
+    assert res.returncode == 1 and "exported 5 items" in res.stdout, res.stdout + res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "items 3 could not be read" in lines[0] and "Traceback" not in res.stderr
+    assert digest(p) == before
+    with SqliteKnowledgeStore(p, create=False) as s, pytest.raises(KnowledgeStoreError, match="items 3 cannot be read"):
+        s.export_jsonl(tmp_path / "strict.jsonl")  # without a list for the skipped ids, a partial export is an error
+    assert not (tmp_path / "strict.jsonl").exists()
+    res = kb(tmp_path, "import", str(out), "--kb", f"new:{good}")
+    assert res.returncode == 0, res.stderr
+    with SqliteKnowledgeStore(good, create=False) as s:
+        assert sorted(k.id for k in s.list(active_only=False)) == [1, 2, 4, 5, 6] and s.check() == []
+        assert s.get(1).successes == 1 and not s.get(2).active  # history and use log came along
+
+
+def test_export_of_a_malformed_store_reads_item_by_item(tmp_path):
+    p, out = tmp_path / "kb.sqlite", tmp_path / "rescued.jsonl"
+    make_store(p)
+    page_size = sqlite3.connect(p).execute("PRAGMA page_size").fetchone()[0]
+    flip(p, (root_pages(p)["items_kind_active"] - 1) * page_size)  # an index that reading by id does not use
+    assert integrity(p) != "ok"
+    res = kb(tmp_path, "export", str(out), "--kb", str(p))
+    assert res.returncode == 0 and "exported 6 items" in res.stdout, res.stdout + res.stderr
+    assert len(out.read_text().splitlines()) == 7

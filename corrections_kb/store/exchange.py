@@ -37,10 +37,59 @@ EXPORT_FORMAT = "corrigo-kb-export"
 EXPORT_VERSION = 2  # 2: typed effects (corrections_kb/effects.py); 1: effects as open dicts
 
 
-def export_jsonl(store: "StoreFile", path: str | os.PathLike[str]) -> int:
+HISTORY_ROWS = "SELECT item_id, version, action, at, reason, parent_version, snapshot FROM item_history"
+EMBEDDING_ROWS = "SELECT item_id, space, version, vec FROM embeddings"
+USE_ROWS = "SELECT item_id, at, outcome, context FROM uses"
+# What reading one damaged item can raise (a broken index can also hide rows: fetchone() is None).
+_UNREADABLE = (sqlite3.DatabaseError, KBError, UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError)
+
+
+def _record(r: Sequence[Any], hist: list[Sequence[Any]], embs: list[Sequence[Any]],
+            uses: list[Sequence[Any]]) -> dict[str, Any]:
+    """One export line: the item with its history, the vectors of older versions and its use log."""
+    k = row_to_knowledge(r)
+    current = set(row_refs(r).items())
+    return {
+        "item": k.to_dict(),
+        "history": [{"version": v, "action": a, "at": at, "reason": why, "parent_version": p,
+                     "snapshot": json.loads(s)} for _, v, a, at, why, p, s in hist],
+        "embeddings": [{"space": s, "version": v, "vec": encode_vector(blob_vec(b))}
+                       for _, s, v, b in embs if (s, v) not in current],
+        "uses": [{"at": at, "outcome": o, "context": json.loads(c)} for _, at, o, c in uses],
+    }
+
+
+def _all_records(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    """Every item, read in four ordered scans (a sound store)."""
+    c2, c3, c4 = conn.cursor(), conn.cursor(), conn.cursor()
+    hist = _GroupByFirst(c2.execute(HISTORY_ROWS + " ORDER BY item_id, version"))
+    embs = _GroupByFirst(c3.execute(EMBEDDING_ROWS + " ORDER BY item_id, space, version"))
+    uses = _GroupByFirst(c4.execute(USE_ROWS + " ORDER BY item_id, id"))
+    for r in conn.execute(SELECT_ITEMS + " ORDER BY i.id"):
+        yield _record(r, hist.take(r[0]), embs.take(r[0]), uses.take(r[0]))
+
+
+def _readable_records(conn: sqlite3.Connection, skipped: list[int]) -> Iterator[dict[str, Any]]:
+    """A damaged store, item by item: what can be read is exported, the ids of the rest are noted."""
+    for (item_id,) in conn.execute("SELECT id FROM items ORDER BY id").fetchall():
+        try:
+            r = conn.execute(SELECT_ITEMS + " WHERE i.id = ?", (item_id,)).fetchone()
+            if r is None:
+                raise KeyError(item_id)
+            rec = _record(r, conn.execute(HISTORY_ROWS + " WHERE item_id = ? ORDER BY version", (item_id,)).fetchall(),
+                          conn.execute(EMBEDDING_ROWS + " WHERE item_id = ? ORDER BY space, version", (item_id,)).fetchall(),
+                          conn.execute(USE_ROWS + " WHERE item_id = ? ORDER BY id", (item_id,)).fetchall())
+        except _UNREADABLE:
+            skipped.append(int(item_id))
+            continue
+        yield rec
+
+
+def export_jsonl(store: "StoreFile", path: str | os.PathLike[str], skipped: list[int] | None = None) -> int:
     """See SqliteKnowledgeStore.export_jsonl."""
     out = Path(path)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    lost: list[int] = [] if skipped is None else skipped
 
     def fn(conn: sqlite3.Connection) -> int:
         n, max_id = conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM items").fetchone()
@@ -49,30 +98,29 @@ def export_jsonl(store: "StoreFile", path: str | os.PathLike[str]) -> int:
                   "text_dim": store.dims["text"], "visual_dim": store.dims["visual"],
                   "text_model": store.meta.get("text_model"), "visual_model": store.meta.get("visual_model"),
                   "count": n, "max_id": max_id, "exported_at": time.time()}
-        c2, c3, c4 = conn.cursor(), conn.cursor(), conn.cursor()
-        hist = _GroupByFirst(c2.execute(
-            "SELECT item_id, version, action, at, reason, parent_version, snapshot FROM item_history "
-            "ORDER BY item_id, version"))
-        embs = _GroupByFirst(c3.execute(
-            "SELECT item_id, space, version, vec FROM embeddings ORDER BY item_id, space, version"))
-        uses = _GroupByFirst(c4.execute("SELECT item_id, at, outcome, context FROM uses ORDER BY item_id, id"))
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(JSON(header) + "\n")
-            for r in conn.execute(SELECT_ITEMS + " ORDER BY i.id"):
-                k = row_to_knowledge(r)
-                current = set(row_refs(r).items())
-                rec = {
-                    "item": k.to_dict(),
-                    "history": [{"version": v, "action": a, "at": at, "reason": why, "parent_version": p,
-                                 "snapshot": json.loads(s)} for _, v, a, at, why, p, s in hist.take(k.id)],
-                    "embeddings": [{"space": s, "version": v, "vec": encode_vector(blob_vec(b))}
-                                   for _, s, v, b in embs.take(k.id) if (s, v) not in current],
-                    "uses": [{"at": at, "outcome": o, "context": json.loads(c)} for _, at, o, c in uses.take(k.id)],
-                }
-                f.write(JSON(rec) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        return int(n)
+
+        def write(records: Iterator[dict[str, Any]]) -> int:
+            written = 0
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(JSON(header) + "\n")
+                for rec in records:
+                    f.write(JSON(rec) + "\n")
+                    written += 1
+                f.flush()
+                os.fsync(f.fileno())
+            return written
+
+        if store.corrupt:
+            written = write(_readable_records(conn, lost))
+        else:
+            try:
+                written = write(_all_records(conn))
+            except _UNREADABLE:  # damage the file check cannot see (e.g. bad UTF-8 in a row): item by item
+                written = write(_readable_records(conn, lost))
+        if lost and skipped is None:  # nobody asked which: a partial export is not silent
+            raise KnowledgeStoreError(f"{store.path}: items {', '.join(map(str, lost))} cannot be read; "
+                                      "pass skipped=[] to export the rest")
+        return written
 
     try:
         n = store._read(fn)

@@ -689,10 +689,14 @@ class SqliteKnowledgeStore:
 
     # ----- export / import (the format: exchange.py) -----
     @_public
-    def export_jsonl(self, path: str | os.PathLike[str]) -> int:
+    def export_jsonl(self, path: str | os.PathLike[str], skipped: List[int] | None = None) -> int:
         """Write every item (with its history, old embeddings and use log) as JSON lines after a
-        header line; returns the number of items. Written to a temporary file, then renamed."""
-        return exchange.export_jsonl(self, path)
+        header line; returns the number of items written. Written to a temporary file, then renamed.
+
+        On a damaged store (`corrupt`) items are read one by one: with a `skipped` list, the ids
+        of the items that cannot be read go into it and the rest is exported (a rescue); without
+        one, an unreadable item is an error."""
+        return exchange.export_jsonl(self, path, skipped)
 
     @_public
     def import_jsonl(self, path: str | os.PathLike[str], mode: str = "merge") -> ImportReport:
