@@ -19,7 +19,7 @@ from robot.lexicon import Adjustment
 from robot.robot import Robot
 from robot.types import SceneObject, ee_pose_from_observation, gripper_from_observation
 from robot.vocab import CATEGORY_WORDS, DIRECTION_VECTORS
-from skills.base import ActionGen, Skill, SkillCall, SkillContext, SkillOutcome
+from skills.base import ActionGen, Skill, SkillCall, SkillContext, SkillOutcome, param
 from skills.text import format_distance
 
 HOME = np.array([0.35, 0.0, 0.35])
@@ -224,14 +224,14 @@ class Pick(Skill):
 
     @dataclass
     class Params:
-        approach_height: float = 0.10  # above the grasp point, m
-        grasp_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # object frame, m
-        grasp_yaw: float = 0.0  # added to the object-aligned yaw, rad
-        lift_height: float = 0.15  # above the grasp point, m
-        travel_height: float = 0.25  # ee height for moves across the table, m
-        speed: float = 0.35  # m/s
-        descend_speed: float = 0.15  # m/s
-        close_time: float = 0.5  # s
+        approach_height: float = param(0.10, 0.0, 0.3)  # above the grasp point, m
+        grasp_offset: tuple[float, float, float] = param((0.0, 0.0, 0.0), -0.15, 0.15)  # object frame, m
+        grasp_yaw: float = param(0.0, -2 * math.pi, 2 * math.pi)  # added to the object-aligned yaw, rad
+        lift_height: float = param(0.15, 0.0, 0.4)  # above the grasp point, m
+        travel_height: float = param(0.25, 0.05, 0.6)  # ee height for moves across the table, m
+        speed: float = param(0.35, 0.01, 1.0)  # m/s
+        descend_speed: float = param(0.15, 0.01, 0.5)  # m/s
+        close_time: float = param(0.5, 0.0, 3.0)  # s
 
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
         p = ctx.params
@@ -327,14 +327,14 @@ class Place(Skill):
 
     @dataclass
     class Params:
-        offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # target frame, m
-        release_height: float = 0.02  # gap between the held object's bottom and the surface, m
-        travel_height: float = 0.25
-        speed: float = 0.35
-        descend_speed: float = 0.15
-        open_time: float = 0.4
-        release_opening: float = 0.025  # how much wider than the held object the fingers open, m
-        rim_clearance: float = 0.01  # fingertips stay this far above a container's rim, m
+        offset: tuple[float, float, float] = param((0.0, 0.0, 0.0), -0.25, 0.25)  # target frame, m
+        release_height: float = param(0.02, 0.0, 0.2)  # gap between the held object's bottom and the surface, m
+        travel_height: float = param(0.25, 0.05, 0.6)
+        speed: float = param(0.35, 0.01, 1.0)
+        descend_speed: float = param(0.15, 0.01, 0.5)
+        open_time: float = param(0.4, 0.0, 3.0)
+        release_opening: float = param(0.025, 0.0, 0.08)  # how much wider than the held object the fingers open, m
+        rim_clearance: float = param(0.01, 0.0, 0.1)  # fingertips stay this far above a container's rim, m
 
     def render(self, call: SkillCall) -> str:
         t = call.args.get("target", "")
@@ -400,11 +400,11 @@ class Push(Skill):
 
     @dataclass
     class Params:
-        height: float = 0.015  # contact height above the table, m
-        standoff: float = 0.03  # start this far behind the object's edge, m
-        travel_height: float = 0.25
-        speed: float = 0.3
-        push_speed: float = 0.08
+        height: float = param(0.015, 0.0, 0.2)  # contact height above the table, m
+        standoff: float = param(0.03, 0.0, 0.2)  # start this far behind the object's edge, m
+        travel_height: float = param(0.25, 0.05, 0.6)
+        speed: float = param(0.3, 0.01, 1.0)
+        push_speed: float = param(0.08, 0.01, 0.5)
 
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
         p = ctx.params
@@ -442,7 +442,7 @@ class Move(Skill):
 
     @dataclass
     class Params:
-        speed: float = 0.15
+        speed: float = param(0.15, 0.01, 1.0)
 
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
         vec = call.args.get("vector")
@@ -466,7 +466,7 @@ class Rotate(Skill):
 
     @dataclass
     class Params:
-        speed: float = 0.15
+        speed: float = param(0.15, 0.01, 1.0)
 
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
         pos, q, g = _commanded(ctx)
@@ -480,7 +480,7 @@ class _Gripper(Skill):
 
     @dataclass
     class Params:
-        time: float = 0.5
+        time: float = param(0.5, 0.0, 3.0)
 
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
         yield from wait(ctx, ctx.params.time, self.value)
@@ -518,12 +518,12 @@ class _Drawer(Skill):
 
     @dataclass
     class Params:
-        pull_distance: float = 0.15  # m (opening only)
-        pregrasp_gripper: float = 0.3  # partly open: room around the fin, less to hit
-        approach_height: float = 0.10
-        travel_height: float = 0.25
-        speed: float = 0.3
-        pull_speed: float = 0.08
+        pull_distance: float = param(0.15, 0.0, 0.4)  # m (opening only)
+        pregrasp_gripper: float = param(0.3, 0.0, 1.0)  # partly open: room around the fin, less to hit
+        approach_height: float = param(0.10, 0.0, 0.3)
+        travel_height: float = param(0.25, 0.05, 0.6)
+        speed: float = param(0.3, 0.01, 1.0)
+        pull_speed: float = param(0.08, 0.01, 0.5)
 
     def render(self, call: SkillCall) -> str:
         return f"{'open' if self.opening else 'close'} the {call.args.get('object', 'drawer')}"
@@ -593,7 +593,7 @@ class GoHome(Skill):
 
     @dataclass
     class Params:
-        speed: float = 0.35
+        speed: float = param(0.35, 0.01, 1.0)
 
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
         _, _, g = _commanded(ctx)

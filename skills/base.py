@@ -148,6 +148,19 @@ def _kind_of(f: dataclasses.Field) -> str:  # type: ignore[type-arg]
     return "int" if isinstance(d, int) and not isinstance(d, bool) else "float"
 
 
+def param(default: Any, lo: float, hi: float) -> Any:
+    """A skill parameter with the range it may take (each component, for a vector): a correction
+    or a stored lesson that would set it outside is refused in one line instead of run."""
+    return field(default=default, metadata={"range": (float(lo), float(hi))})
+
+
+def param_range(params: Any, name: str) -> tuple[float, float] | None:
+    for f in dataclasses.fields(params):
+        if f.name == name:
+            return f.metadata.get("range")
+    return None
+
+
 def param_names(params: Any) -> list[str]:
     return [f.name for f in dataclasses.fields(params)]
 
@@ -173,4 +186,11 @@ def set_param(params: Any, name: str, value: Any) -> None:
         value = float(value)
         if not np.isfinite(value):
             raise SkillError(f"parameter {name!r} must be finite")
+    bounds = param_range(params, name)
+    if bounds is not None:
+        lo, hi = bounds
+        if not all(lo <= v <= hi for v in (value if isinstance(value, tuple) else (value,))):
+            shown = ", ".join(f"{v:.3g}" for v in value) if isinstance(value, tuple) else f"{value:.3g}"
+            raise SkillError(f"parameter {name!r} must be within {lo:.3g} to {hi:.3g}"
+                             f"{' (each number)' if isinstance(value, tuple) else ''}, got {shown}")
     setattr(params, name, value)

@@ -20,6 +20,7 @@ from agent.runner import build_robot, env_task, make_agent
 from corrections_kb.parser import ParserConfig, parse
 from corrections_kb.types import FLOAT_RANGES, MAX_DISTANCE_M, Correction
 from policies import RuleBasedPolicy
+from robot.errors import CorrigoError
 from sim.tasks import get_task
 from skills import SkillCall, default_library
 from skills.arm import move_to
@@ -229,3 +230,22 @@ def test_a_stored_speed_is_kept_in_the_agents_range(tmp_path) -> None:
     hi = agent.config.speed_scale_range[1]
     assert speeds and max(speeds) == pytest.approx(hi) and all(math.isfinite(s) and s <= hi for s in speeds)
     assert agent.state.ctx.speed_scale == pytest.approx(1.0)  # the learned speed applied to its step only
+
+
+@pytest.mark.parametrize("text, param", [("grab it 10 metres lower", "grasp_offset"),
+                                         ("lift it 3 metres higher before moving", "lift_height")])
+def test_a_skill_parameter_outside_its_range_is_refused_in_words(text: str, param: str) -> None:
+    """Each skill parameter declares its range (skills.base.param): 'grab it 10 metres lower' asked
+    for a grasp 25 cm below the object's grasp point and would have run it."""
+    for running in (False, True):
+        e = handle(parse(text, CFG), view(current=PICKING) if running else view(), LIB)
+        assert not any(isinstance(x, SetParam) for x in e), e
+        r = reply(e)
+        assert not r.applied and r.text.startswith("could not apply that: ") and f"parameter {param!r} must be within" in r.text
+
+
+def test_a_stored_parameter_outside_its_range_is_not_run() -> None:
+    pick = LIB.get(PICKING.skill)
+    with pytest.raises(CorrigoError, match="'lift_height' must be within 0 to 0.4, got 3"):
+        pick.default_params({"lift_height": 3.0})
+    assert pick.default_params({"lift_height": 0.2}).lift_height == 0.2

@@ -15,7 +15,7 @@ from robot.lexicon import Adjustment
 from robot.robot import Robot
 from skills import Skill, SkillCall, SkillContext, SkillOutcome
 from skills.arm import move_to
-from skills.base import ActionGen
+from skills.base import ActionGen, param
 
 
 class Wipe(Skill):
@@ -37,8 +37,8 @@ class Wipe(Skill):
     class Params:
         passes: int = 2
         width: float = 0.12  # length of one sweep, m
-        height: float = 0.03  # above the surface, m
-        speed: float = 0.2  # m/s
+        height: float = param(0.03, 0.0, 0.2)  # above the surface, m (a value outside is refused)
+        speed: float = param(0.2, 0.01, 1.0)  # m/s
 
     def run(self, robot: Robot, call: SkillCall, ctx: SkillContext) -> ActionGen:
         p = ctx.params
