@@ -225,7 +225,7 @@ class Pick(Skill):
     @dataclass
     class Params:
         approach_height: float = param(0.10, 0.0, 0.3)  # above the grasp point, m
-        grasp_offset: tuple[float, float, float] = param((0.0, 0.0, 0.0), -0.15, 0.15)  # object frame, m
+        grasp_offset: tuple[float, float, float] = param((0.0, 0.0, 0.0), -0.2, 0.2)  # object frame, m
         grasp_yaw: float = param(0.0, -2 * math.pi, 2 * math.pi)  # added to the object-aligned yaw, rad
         lift_height: float = param(0.15, 0.0, 0.4)  # above the grasp point, m
         travel_height: float = param(0.25, 0.05, 0.6)  # ee height for moves across the table, m
