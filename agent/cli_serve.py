@@ -34,6 +34,9 @@ def _add_parsers(sub: Any) -> None:
     s.add_argument("--jpeg-quality", type=int_in(1, 100), default=90)
     s.add_argument("--watchdog-ms", type=float_in(10, 10_000), default=250.0,
                    help="hold after this long without a command (10..10000 ms)")
+    s.add_argument("--lease", type=float_in(0.1, 3600, unit="s"), default=2.0,
+                   help="the controller loses control after this much silence, s (default 2; corrigo's client "
+                        "keeps it alive while idle)")
     s.add_argument("--mode", choices=("lockstep", "stream"), default="lockstep",
                    help="lockstep: send_action replies after the tick that applied it; stream: at once")
     s.add_argument("--curve-keys", metavar="DIR", help="directory with this server's keypair (server.key_secret)")
@@ -87,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CorrigoError(str(e)) from None
     config = ServerConfig(
-        bind=args.bind, pub_bind=args.pub_bind, watchdog_s=args.watchdog_ms / 1000.0, mode=args.mode,
+        bind=args.bind, pub_bind=args.pub_bind, watchdog_s=args.watchdog_ms / 1000.0, lease_s=args.lease, mode=args.mode,
         image_encoding=args.image_encoding, jpeg_quality=args.jpeg_quality, safety=safety,
         curve_keys=args.curve_keys, allow=tuple(args.allow), allow_observe=tuple(args.allow_observe),
     )

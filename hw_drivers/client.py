@@ -10,6 +10,7 @@ already timed out) are discarded. State and camera frames arrive on a SUB socket
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from robot.types import Feature, SceneObject
 
 DEFAULT_PORT = 5555
 REPLY_MAX_BYTES = 64 << 20  # per frame: a corrupted length prefix beyond this drops the connection at once
+log = logging.getLogger(__name__)
 IDEMPOTENT = frozenset({"hello", "features", "ping", "get_observation", "scene"})
 
 
@@ -78,6 +80,12 @@ class ZmqRobot(Robot):
         self._connected = False
         self.role = "observe"
         self.info: dict[str, Any] = {}
+        # The controller's lease lapses after `lease_s` of silence; a caller busy elsewhere (loading
+        # models between hello and its first command) must not lose control for it: see _keep_alive.
+        self._last_reply = 0.0
+        self.reacquired = 0  # times control lapsed (lease) and was taken back transparently
+        self._keepalive: threading.Thread | None = None
+        self._keepalive_stop = threading.Event()
         self._features: dict[str, Any] | None = None
         self._latest: tuple[dict[str, Any], list[bytes]] | None = None  # newest state message (undecoded frames)
         self._min_tick = 0  # the state must be at least this new (the tick that applied our last command)
@@ -126,6 +134,35 @@ class ZmqRobot(Robot):
                 self._close_sockets()  # a failed connect leaves nothing open
                 raise
             self._connected = True
+            if self.role == "control":
+                self._start_keep_alive()
+
+    def _start_keep_alive(self) -> None:
+        lease = float(self.info.get("lease_s") or 2.0)
+        self._keepalive_stop.clear()
+        self._keepalive = threading.Thread(target=self._keep_alive, args=(lease / 4,), name="corrigo-zmq-keepalive",
+                                           daemon=True)
+        self._keepalive.start()
+
+    def _keep_alive(self, every_s: float) -> None:
+        """Ping when nothing else was said for `every_s` (a quarter of the lease): any request renews it.
+        A call in progress holds the lock and renews the lease itself, so this one waits or skips."""
+        while not self._keepalive_stop.wait(every_s):
+            if time.monotonic() - self._last_reply < every_s or not self._lock.acquire(timeout=every_s):
+                continue
+            try:
+                if self._connected and not self._keepalive_stop.is_set():
+                    self._call("ping", timeout_s=min(self.timeout_s, max(every_s, 0.25)))
+            except RobotError:
+                pass  # the link is down: the caller's next command says so
+            finally:
+                self._lock.release()
+
+    def _stop_keep_alive(self) -> None:
+        self._keepalive_stop.set()
+        t, self._keepalive = self._keepalive, None
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=self.timeout_s + 1)
 
     def _hello(self) -> None:
         info, _ = self._call("hello", {"role": self.role_wanted, "takeover": self.takeover, "client": self.client_name})
@@ -142,6 +179,7 @@ class ZmqRobot(Robot):
             self._open_sub(info)
 
     def disconnect(self) -> None:
+        self._stop_keep_alive()  # outside the lock: the pinger may be waiting for it
         with self._lock:
             if self._connected and self.role == "control" and self._dealer is not None:
                 try:  # hand control back at once instead of waiting for the lease to expire
@@ -209,6 +247,27 @@ class ZmqRobot(Robot):
     # ----- requests -----
     def _call(self, cmd: str, args: Mapping[str, Any] | None = None, *, timeout_s: float | None = None
               ) -> tuple[dict[str, Any], list[bytes]]:
+        """`_call_once`, and if control lapsed while this client was silent (its lease expired) and
+        nobody else took it: hello again, say so in the log, and send the request once more (a refused
+        request did nothing, so sending it again is safe)."""
+        try:
+            return self._call_once(cmd, args, timeout_s=timeout_s)
+        except NotControllerError as e:
+            if cmd == "hello" or self.role_wanted != "control" or not self._connected or "lease expired" not in str(e):
+                raise
+            with self._lock:
+                info, _ = self._call_once("hello", {"role": "control", "takeover": False, "client": self.client_name})
+                self.info.update(info)
+                self.role = str(info.get("role"))
+                if self.role != "control":
+                    raise NotControllerError(Err.NOT_CONTROLLER, f"{self.url}: another client took control while this "
+                                             "one was silent; connect with takeover=1 to take it back") from None
+                self.reacquired += 1
+                log.info("%s: control lapsed while this client was silent; took it back", self.url)
+            return self._call_once(cmd, args, timeout_s=timeout_s)
+
+    def _call_once(self, cmd: str, args: Mapping[str, Any] | None = None, *, timeout_s: float | None = None
+                   ) -> tuple[dict[str, Any], list[bytes]]:
         """One request/reply. Read-only requests are re-sent on a fresh socket with backoff
         (0.25 s, 0.5 s, 1 s, ...) within the timeout; motion commands are sent once."""
         timeout = self.timeout_s if timeout_s is None else timeout_s
@@ -226,6 +285,7 @@ class ZmqRobot(Robot):
                 attempt_end = min(deadline, time.monotonic() + slice_s)
                 got = self._await_reply(dealer, rid, attempt_end)
                 if got is not None:
+                    self._last_reply = time.monotonic()
                     return self._check_reply(cmd, got)
                 self._reset_dealer()
                 if time.monotonic() >= deadline - 1e-3:

@@ -212,6 +212,8 @@ TABLE: list[Row] = [
     row("serve --workspace-min nan,nan,nan", "--workspace-min"),
     row("serve --workspace-max=inf,inf,inf", "--workspace-max"),
     row("serve --max-ee-step=inf", "--max-ee-step"),
+    row("serve --lease 0", "--lease"),
+    row("serve --lease nan", "--lease"),
     row("serve --max-ee-step 0", "--max-ee-step"),
     row("serve --max-ee-step 2", "--max-ee-step"),
     row("serve --workspace-min 0.1,0.2", "three comma-separated"),

@@ -147,11 +147,14 @@ def test_one_controller_many_observers_takeover_and_release():
 def test_control_lease_expires_after_silence():
     with serving(MockArm(control_hz=50.0), lease_s=0.3) as (_, port), client(port) as a:
         a.send_action(act())
+        a._stop_keep_alive()  # a client that truly went silent (corrigo's own keeps its lease while idle)
         time.sleep(0.5)
         with client(port) as b:
             assert b.role == "control"
-        with pytest.raises(NotControllerError):
-            a.send_action(act())
+            with pytest.raises(NotControllerError, match="another client took control"):
+                a.send_action(act())
+        a.send_action(act())  # b has let go: control lapsed, nobody holds it, a takes it back
+        assert a.reacquired == 1
 
 
 def test_watchdog_holds_when_commands_stop_and_resumes():
