@@ -59,7 +59,7 @@ def handle(c: Correction, view: EpisodeView, library: SkillLibrary, config: Hand
     except (CorrigoError, ValueError) as e:  # a correction that cannot apply changes nothing
         return [Say(f"could not apply that: {e}", applied=False)]
     if not all(finite_effect(e) for e in effects):  # defence in depth: inf/NaN never reaches the loop
-        return [Say("could not apply that: a number in it is not finite; nothing changed", applied=False)]
+        return [Say(NOT_FINITE_REPLY, applied=False)]
     if not any(isinstance(e, (Say, EditPlan, Retarget)) for e in effects):
         effects.append(Say("ok"))
     return effects
@@ -168,7 +168,7 @@ class _Handler:
         if dist < 0:  # a negative amount goes the other way
             d, dist = -d, -dist
         cap = self.config.max_nudge_m
-        note = f"that is more than the {format_distance(cap)} I move on a correction; " if dist > cap else ""
+        note = _over_cap(cap) if dist > cap else ""
         dist = min(dist, cap)
         v = d * dist
         what = f"{format_distance(dist)} {say_vector(d)}"
@@ -354,7 +354,7 @@ class _Handler:
             cap = self.config.max_nudge_m
             if math.isfinite(size) and size > cap:
                 delta = tuple(float(x) * cap / size for x in delta)
-                note = f"that is more than the {format_distance(cap)} I move on a correction; "
+                note = _over_cap(cap)
         new = _apply_value(old, c.value, delta)
         set_param(self.library.get(words.name).default_params(), c.param, new)  # validates: a one-line error
         when = "now" if live else f"the next time I {words.name.replace('_', ' ')}"
@@ -399,6 +399,14 @@ def _numbers(x: Any) -> list[float]:
     if isinstance(x, SkillCall):
         return _numbers(x.args)
     return []
+
+
+NOT_FINITE_REPLY = "could not apply that: a number in it is not finite; nothing changed"
+
+
+def _over_cap(cap_m: float) -> str:
+    """The start of a reply to a shift larger than the per-correction cap."""
+    return f"that is more than the {format_distance(cap_m)} I move on a correction; "
 
 
 def finite_effect(e: Effect) -> bool:

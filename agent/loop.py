@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from agent.corrections import HandlerConfig, describe_context, finite_effect, handle
+from agent.corrections import NOT_FINITE_REPLY, HandlerConfig, describe_context, finite_effect, handle
 from agent.effects import (
     ChangeGoal,
     EditPlan,
@@ -579,7 +579,7 @@ class Agent:
         """Carry out a correction's effects, in order: the one place they change the episode."""
         st, ctx = self.state, self.state.ctx
         if not all(finite_effect(e) for e in effects):  # the episode never holds an inf/NaN offset, scale or parameter
-            return "could not apply that: a number in it is not finite; nothing changed", False
+            return NOT_FINITE_REPLY, False
         reply, applied = "ok", True
         for e in effects:
             if isinstance(e, Say):
